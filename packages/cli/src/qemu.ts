@@ -1,0 +1,65 @@
+/**
+ * A QEMU that qmpmux starts and supervises itself when no --upstream is given: restarted with backoff
+ * when it exits unexpectedly, stopped with qmpmux.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '@qmpmux/core';
+
+export const DEFAULT_QEMU_BINARY = 'qemu-system-x86_64';
+export const DEFAULT_QEMU_ARGS = ['-M', 'none', '-display', 'none', '-nodefaults'];
+
+export class ManagedQemu {
+  readonly dir = mkdtempSync(join(tmpdir(), 'qmpmux-qemu-'));
+  readonly socket = join(this.dir, 'qemu.qmp');
+  private child: ChildProcess | undefined;
+  private stopping = false;
+  private delay = 500;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly binary: string,
+    private readonly args: string[],
+    private readonly log: Logger,
+  ) {}
+
+  get upstream(): string {
+    return `unix:${this.socket}`;
+  }
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): void {
+    const argv = [...this.args, '-qmp', `unix:${this.socket},server=on,wait=off`];
+    this.log.info(`starting ${this.binary} ${argv.join(' ')}`);
+    const started = Date.now();
+    const child = spawn(this.binary, argv, { stdio: ['ignore', 'inherit', 'inherit'] });
+    this.child = child;
+    child.on('error', (e) => this.log.error(`cannot start QEMU: ${e.message}`));
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.child = undefined;
+      if (this.stopping) return;
+      if (Date.now() - started > 10_000) this.delay = 500;
+      this.log.warn(`QEMU exited (${signal ?? `code ${code}`}); restarting in ${this.delay} ms`);
+      this.timer = setTimeout(() => this.start(), this.delay);
+      this.delay = Math.min(this.delay * 2, 30_000);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    const child = this.child;
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(t);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,1 @@
+export { QmpClient, QmpError, QmpDisconnectedError, type QmpEventMessage, type ClientOptions } from './client.ts';

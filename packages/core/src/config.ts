@@ -1,0 +1,85 @@
+/**
+ * The JSON config file, validated at start-up. Every field is optional; command-line flags win.
+ *
+ *   {
+ *     "upstream": "unix:/run/qemu/vm1.qmp",
+ *     "listen": ["unix:/run/qmpmux/vm1.sock", "tcp:127.0.0.1:4445"],
+ *     "unixMode": "0660",
+ *     "log": "info",
+ *     "limits": { "maxClients": 64 },
+ *     "qemu": { "binary": "qemu-system-x86_64", "args": ["-M", "none"] },
+ *     "plugins": [ { "name": "clients", "options": {} } ]
+ *   }
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from './config-error.ts';
+import { DEFAULT_LIMITS, type Limits } from './limits.ts';
+import type { LogLevel } from './log.ts';
+import type { PluginDefinition } from './types.ts';
+import * as v from './validate.ts';
+
+export interface QmpmuxConfig {
+  upstream?: string;
+  listen: string[];
+  unixMode?: number;
+  log?: LogLevel;
+  limits: Partial<Limits>;
+  qemu?: { binary?: string; args?: string[] };
+  plugins: { name: string; options: unknown }[];
+}
+
+const TOP = ['upstream', 'listen', 'unixMode', 'log', 'limits', 'qemu', 'plugins'] as const;
+
+export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
+  const o = v.object(raw, path, TOP);
+  const limitsIn = o.limits === undefined ? {} : v.object(o.limits, `${path}.limits`, Object.keys(DEFAULT_LIMITS));
+  const limits: Partial<Limits> = {};
+  for (const [k, val] of Object.entries(limitsIn)) limits[k as keyof Limits] = v.int(val, `${path}.limits.${k}`, 0, 1);
+  let unixMode: number | undefined;
+  if (o.unixMode !== undefined) {
+    if (typeof o.unixMode !== 'string' || !/^0?[0-7]{3}$/.test(o.unixMode)) throw new ConfigError(`${path}.unixMode`, 'expected an octal mode such as "0660"');
+    unixMode = parseInt(o.unixMode, 8);
+  }
+  let qemu: QmpmuxConfig['qemu'];
+  if (o.qemu !== undefined) {
+    const q = v.object(o.qemu, `${path}.qemu`, ['binary', 'args']);
+    qemu = { binary: v.optString(q.binary, `${path}.qemu.binary`), args: q.args === undefined ? undefined : v.array(q.args, `${path}.qemu.args`, v.string) };
+  }
+  return {
+    upstream: v.optString(o.upstream, `${path}.upstream`),
+    listen: v.array(o.listen, `${path}.listen`, v.string),
+    unixMode,
+    log: o.log === undefined ? undefined : v.oneOf(o.log, `${path}.log`, ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
+    limits,
+    qemu,
+    plugins: v.array(o.plugins, `${path}.plugins`, (p, pp) => {
+      const po = v.object(p, pp, ['name', 'options']);
+      return { name: v.string(po.name, `${pp}.name`), options: po.options ?? {} };
+    }),
+  };
+}
+
+export function loadConfig(file: string): QmpmuxConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, `cannot read: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(file, `not valid JSON: ${(e as Error).message}`);
+  }
+  return parseConfig(raw);
+}
+
+/** Resolve configured plugin names against the available definitions. */
+export function resolvePlugins(cfg: QmpmuxConfig, available: readonly PluginDefinition<any>[]): { definition: PluginDefinition<any>; options: unknown }[] {
+  return cfg.plugins.map((p, i) => {
+    const def = available.find((d) => d.name === p.name);
+    if (!def) throw new ConfigError(`config.plugins[${i}].name`, `unknown plugin '${p.name}' (available: ${available.map((d) => d.name).join(', ')})`);
+    return { definition: def, options: p.options };
+  });
+}

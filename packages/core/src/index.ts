@@ -1,0 +1,11 @@
+export { Proxy, type ProxyOptions, type PluginSpec } from './proxy.ts';
+export { UpstreamLink, FD_CONSUMERS, type UpstreamState } from './upstream.ts';
+export { Session, type SessionPhase } from './session.ts';
+export { PluginHost, PluginError } from './plugin-host.ts';
+export { DEFAULT_LIMITS, type Limits } from './limits.ts';
+export { QMPMUX_ERRORS, QmpmuxError, QmpCommandError, UpstreamLostError } from './errors.ts';
+export { ConfigError } from './config-error.ts';
+export { parseConfig, loadConfig, resolvePlugins, type QmpmuxConfig } from './config.ts';
+export { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
+export * as validate from './validate.ts';
+export * from './types.ts';

@@ -1,0 +1,340 @@
+/**
+ * One client's virtual monitor: QEMU's greeting, negotiation answered locally with QEMU's exact texts,
+ * QEMU's input framing, and QEMU's reading discipline — input is parsed only while the client may have
+ * another in-band command outstanding (1 without OOB, 8 queued with OOB), exactly as QEMU suspends its
+ * monitor. Replies go back in issue order; exec-oob replies may overtake.
+ *
+ * Phases: connecting -> waiting (for QEMU) -> capabilities -> command -> closed.
+ */
+import { QmpFramer, checkEnvelope, errorReply, returnReply, serializeQemu, toPlain, qdictOrder, type FrameEvent, type JsonNode, type JsonPlain } from '@qmpmux/protocol';
+import type { Conn } from '@qmpmux/transports';
+import { QMPMUX_ERRORS } from './errors.ts';
+import { FdSlot, type FdBundle } from './fd-slot.ts';
+import type { Limits } from './limits.ts';
+import type { Logger } from './log.ts';
+import type { PluginHost } from './plugin-host.ts';
+import type { ClientInfo, CommandContext, CommandVerdict, QmpEvent, ReplyVerdict } from './types.ts';
+import { FD_CONSUMERS, Source, closeFds, type UpstreamLink } from './upstream.ts';
+import type { UpstreamReply } from './upstream-message.ts';
+
+export type SessionPhase = 'connecting' | 'waiting' | 'capabilities' | 'command' | 'closed';
+
+interface Item {
+  out: Buffer | undefined;
+}
+
+export interface SessionDeps {
+  link: UpstreamLink;
+  plugins: PluginHost;
+  limits: Limits;
+  log: Logger;
+  onClosed(s: Session): void;
+}
+
+const CRLF = '\r\n';
+const line = (text: string) => Buffer.from(text + CRLF, 'latin1');
+
+export class Session implements ClientInfo {
+  phase: SessionPhase = 'connecting';
+  principal: string | undefined;
+  readonly attributes = new Map<string, unknown>();
+  readonly connectedAt = new Date();
+  readonly stats = { commands: 0, events: 0 };
+  oob = false;
+  /** Highest event seq this client has been sent (live or replayed). */
+  lastEventSeq = 0;
+
+  private readonly framer: QmpFramer;
+  private readonly input: { buf: Buffer; fds: number[] | undefined }[] = [];
+  private inputOffset = 0;
+  private inputBytes = 0;
+  private readPaused = false;
+  private readonly inband: Item[] = [];
+  private readonly fdSlot = new FdSlot();
+  private readonly source: Source;
+  private hookChain: Promise<void> = Promise.resolve();
+  private waitTimer: NodeJS.Timeout | undefined;
+  private pumping = false;
+
+  constructor(
+    readonly id: number,
+    readonly conn: Conn,
+    private readonly deps: SessionDeps,
+  ) {
+    this.framer = new QmpFramer({ maxMessageBytes: deps.limits.maxMessageBytes });
+    this.source = new Source(`client ${id}`);
+    conn.onData = (chunk, fds) => this.onData(chunk, fds);
+    conn.onClose = () => this.close('connection closed');
+    conn.onDrain = () => {};
+  }
+
+  get peer() {
+    return this.conn.peer;
+  }
+  get negotiated(): boolean {
+    return this.phase === 'command';
+  }
+
+  // ---- life ----------------------------------------------------------------------------------------
+
+  /** Start reading. Input waits (unparsed, bounded) until the greeting has gone out. */
+  start(): void {
+    this.conn.start();
+  }
+
+  /** QEMU is not there yet: wait, with a bound, then refuse with a clear message. */
+  waitForUpstream(): void {
+    if (this.phase !== 'connecting') return;
+    this.phase = 'waiting';
+    this.waitTimer = setTimeout(() => {
+      if (this.phase !== 'waiting') return;
+      this.refuse(QMPMUX_ERRORS.UPSTREAM_UNAVAILABLE.desc(this.deps.link.lastError));
+    }, this.deps.limits.upstreamWaitMs);
+  }
+
+  greet(greeting: Buffer): void {
+    if (this.phase !== 'connecting' && this.phase !== 'waiting') return;
+    clearTimeout(this.waitTimer);
+    this.phase = 'capabilities';
+    this.write(greeting);
+    this.pump();
+  }
+
+  /** Refuse before (or instead of) the greeting: one error object, then close. */
+  refuse(desc: string): void {
+    if (this.phase === 'closed') return;
+    this.write(line(errorReply('GenericError', desc)));
+    this.close(desc, true);
+  }
+
+  close(reason: string, flush = false): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    clearTimeout(this.waitTimer);
+    this.deps.link.dropSource(this.source);
+    this.fdSlot.closeAll();
+    for (const c of this.input) if (c.fds) closeFds(c.fds);
+    this.input.length = 0;
+    this.inband.length = 0;
+    if (flush) this.conn.end();
+    else this.conn.destroy();
+    this.deps.log.debug('client closed', { client: this.id, reason });
+    this.deps.onClosed(this);
+  }
+
+  // ---- output --------------------------------------------------------------------------------------
+
+  private write(buf: Buffer): void {
+    if (this.phase === 'closed') return;
+    this.conn.write(buf);
+    if (this.conn.writableLength > this.deps.limits.maxClientOutputBytes) {
+      this.deps.log.warn('client does not read its output: disconnected (maxClientOutputBytes)', { client: this.id });
+      this.close('output buffer full');
+    }
+  }
+
+  /** A live event: only to negotiated clients, never twice (replay may have sent it already). */
+  deliverEvent(ev: QmpEvent): void {
+    if (this.phase !== 'command' || ev.seq <= this.lastEventSeq) return;
+    this.lastEventSeq = ev.seq;
+    this.stats.events++;
+    this.write(ev.raw);
+  }
+
+  private complete(item: Item, out: Buffer, inband: boolean): void {
+    if (this.phase === 'closed') return;
+    item.out = out;
+    if (!inband) return this.write(out);
+    while (this.inband.length && this.inband[0]!.out) {
+      this.write(this.inband.shift()!.out!);
+      if ((this.phase as SessionPhase) === 'closed') return; // write() may have closed a slow client
+    }
+    this.pump();
+  }
+
+  private local(text: string, inband = true): void {
+    const item: Item = { out: undefined };
+    if (inband) this.inband.push(item);
+    this.complete(item, line(text), inband);
+  }
+
+  // ---- input ---------------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer, fds: number[]): void {
+    if (this.phase === 'closed') return closeFds(fds);
+    if (fds.length > this.deps.limits.maxClientPendingFds) closeFds(fds.splice(this.deps.limits.maxClientPendingFds));
+    this.input.push({ buf: chunk, fds: fds.length ? fds : undefined });
+    this.inputBytes += chunk.length;
+    if (this.inputBytes > this.deps.limits.maxClientInputBytes && !this.readPaused) {
+      this.readPaused = true;
+      this.conn.pause();
+    }
+    this.pump();
+  }
+
+  /** May another message be read now? (QEMU's monitor suspend/resume.) */
+  private canRead(): boolean {
+    if (this.phase !== 'capabilities' && this.phase !== 'command') return false;
+    return this.oob ? this.inband.length <= this.deps.limits.maxClientInbandQueue : this.inband.length === 0;
+  }
+
+  private pump(): void {
+    if (this.pumping) return; // re-entered from a synchronous reply
+    this.pumping = true;
+    try {
+      while (this.input.length && this.canRead()) {
+        const head = this.input[0]!;
+        if (this.inputOffset === 0 && head.fds) {
+          this.fdSlot.replace(head.fds);
+          head.fds = undefined;
+        }
+        const { offset, event } = this.framer.next(head.buf, this.inputOffset);
+        this.inputBytes -= offset - this.inputOffset;
+        this.inputOffset = offset;
+        if (offset >= head.buf.length) {
+          this.input.shift();
+          this.inputOffset = 0;
+        }
+        if (event) this.onFrame(event);
+      }
+    } finally {
+      this.pumping = false;
+    }
+    if (this.readPaused && this.inputBytes <= this.deps.limits.maxClientInputBytes / 2 && this.phase !== 'closed') {
+      this.readPaused = false;
+      this.conn.resume();
+    }
+  }
+
+  private onFrame(ev: FrameEvent): void {
+    switch (ev.type) {
+      case 'error':
+        return this.local(errorReply('GenericError', ev.desc));
+      case 'oversize':
+        this.deps.log.warn('client message too large: disconnected', { client: this.id, limit: ev.limit });
+        this.write(line(errorReply('GenericError', QMPMUX_ERRORS.MESSAGE_TOO_LARGE.desc(ev.limit))));
+        return this.close('message too large', true);
+      case 'message':
+        return this.onMessage(ev.root, ev.raw);
+    }
+  }
+
+  private onMessage(root: JsonNode, raw: Buffer): void {
+    const env = checkEnvelope(root, this.oob);
+    const idText = env.id ? serializeQemu(env.id) : undefined;
+    if (!env.ok) {
+      // With OOB negotiated, an exec-oob message is dispatched at once, errors included.
+      const immediate = this.oob && root.kind === 'object' && root.members.some((m) => m.key === 'exec-oob');
+      return this.local(errorReply('GenericError', env.desc, idText), !immediate);
+    }
+    if (this.phase === 'capabilities') {
+      if (env.command !== 'qmp_capabilities') {
+        return this.local(errorReply('CommandNotFound', "Expecting capabilities negotiation with 'qmp_capabilities'", idText));
+      }
+      return this.negotiate(env.arguments, idText);
+    }
+    this.stats.commands++;
+    const bundle = this.fdSlot.attach();
+    const item: Item = { out: undefined };
+    if (!env.oob) this.inband.push(item);
+    const ctx: CommandContext = {
+      client: this,
+      command: env.command,
+      arguments: env.arguments ? (toPlain(env.arguments) as Record<string, JsonPlain>) : undefined,
+      oob: env.oob,
+      idText,
+      fds: bundle && !bundle.taken && FD_CONSUMERS.has(env.command) ? bundle.fds : [],
+      receivedAt: process.hrtime.bigint(),
+      state: new Map(),
+    };
+    // Without rewrites the client's own bytes go upstream, only the id replaced.
+    const idNode = env.id;
+    const pre = idNode ? raw.subarray(0, idNode.start) : Buffer.from('{"id": ');
+    const post = idNode ? raw.subarray(idNode.end) : Buffer.concat([Buffer.from(', '), raw.subarray(1)]);
+    const forward = (verdict: CommandVerdict, answeredBy: number) => this.dispatch(ctx, item, verdict, answeredBy, bundle, pre, post);
+    const plugins = this.deps.plugins;
+    if (!plugins.hasCommandHooks) return forward({ action: 'continue' }, plugins.plugins.length);
+    this.hookChain = this.hookChain.then(async () => {
+      const { verdict, answeredBy } = await plugins.command(ctx);
+      forward(verdict, answeredBy);
+    });
+  }
+
+  private dispatch(ctx: CommandContext, item: Item, verdict: CommandVerdict, answeredBy: number, bundle: FdBundle | undefined, pre: Buffer, post: Buffer): void {
+    if (this.phase === 'closed') return this.fdSlot.release(bundle);
+    if (verdict.action !== 'continue') {
+      this.fdSlot.release(bundle);
+      const text =
+        verdict.action === 'reply' ? returnReply(serializeQemu(verdict.return), ctx.idText) : errorReply(verdict.class ?? 'GenericError', verdict.desc, ctx.idText);
+      return this.finish(ctx, item, text, 'plugin', ctx.command, answeredBy, undefined);
+    }
+    const executed = verdict.command ?? ctx.command;
+    const consumer = FD_CONSUMERS.has(executed);
+    const fds = consumer ? this.fdSlot.take(bundle) : undefined;
+    this.fdSlot.release(bundle);
+    let build: (id: number) => Buffer;
+    if (verdict.command !== undefined || verdict.arguments !== undefined) {
+      const args = verdict.arguments ?? ctx.arguments;
+      const head = `{"${ctx.oob ? 'exec-oob' : 'execute'}": ${serializeQemu(executed)}${args ? `, "arguments": ${serializeQemu(args)}` : ''}, "id": `;
+      build = (id) => Buffer.from(`${head}${id}}`, 'utf8');
+    } else {
+      build = (id) => Buffer.concat([pre, Buffer.from(String(id)), post]);
+    }
+    this.deps.link.submit(this.source, {
+      build,
+      oob: ctx.oob,
+      consumer,
+      fds,
+      onReply: (reply) => this.finish(ctx, item, reply, 'qemu', executed, answeredBy, reply),
+      onLost: () => this.finish(ctx, item, errorReply('GenericError', QMPMUX_ERRORS.UPSTREAM_LOST.desc(), ctx.idText), 'qmpmux', executed, answeredBy, undefined),
+    });
+  }
+
+  /** A reply is known: pass it back through the plugins (reverse order) and out in issue order. */
+  private finish(ctx: CommandContext, item: Item, reply: string | UpstreamReply, source: 'qemu' | 'plugin' | 'qmpmux', executed: string, answeredBy: number, upstream: UpstreamReply | undefined): void {
+    if (this.phase === 'closed') return;
+    const plugins = this.deps.plugins;
+    const plain = () => (typeof reply === 'string' ? Buffer.from(reply + CRLF, 'latin1') : reply.forClient(ctx.idText));
+    if (!plugins.hasReplyHooks || source === 'qmpmux') return this.complete(item, plain(), !ctx.oob);
+    let parsed: ReturnType<UpstreamReply['result']> | undefined;
+    const result = () => (parsed ??= upstream ? upstream.result() : parseReplyText(reply as string));
+    void plugins.reply({ command: ctx, source, executed, result }, answeredBy).then((v: ReplyVerdict | void) => {
+      const out = v ? line('error' in v ? errorReply(v.error.class, v.error.desc, ctx.idText) : returnReply(serializeQemu(v.return), ctx.idText)) : plain();
+      this.complete(item, out, !ctx.oob);
+    });
+  }
+
+  // ---- negotiation ---------------------------------------------------------------------------------
+
+  /** qmp_capabilities, answered with QEMU's exact texts and check order. */
+  private negotiate(args: JsonNode | undefined, idText: string | undefined): void {
+    const fail = (desc: string) => this.local(errorReply('GenericError', desc, idText));
+    let wantOob = false;
+    if (args && args.kind === 'object') {
+      const enable = args.members.find((m) => m.key === 'enable')?.value;
+      if (enable) {
+        if (enable.kind !== 'array') return fail("Invalid parameter type for 'enable', expected: array");
+        for (const [i, el] of enable.items.entries()) {
+          if (el.kind !== 'string') return fail(`Invalid parameter type for 'enable[${i}]', expected: string`);
+          if (el.value !== 'oob') return fail(`Parameter 'null' does not accept value '${el.value}'`);
+          wantOob = true;
+        }
+      }
+      const extra = qdictOrder(args.members.map((m) => m.key)).find((k) => k !== 'enable');
+      if (extra !== undefined) return fail(`Parameter '${extra}' is unexpected`);
+    }
+    if (wantOob && !this.deps.link.oob) return fail('Capability oob not available');
+    this.phase = 'command';
+    this.oob = wantOob;
+    this.local(returnReply('{}', idText));
+    void this.deps.plugins.negotiated(this);
+  }
+}
+
+function parseReplyText(text: string): { return: JsonPlain } | { error: { class: string; desc: string } } {
+  const f = new QmpFramer({ maxMessageBytes: Number.MAX_SAFE_INTEGER });
+  const ev = f.push(Buffer.from(text + ' ', 'latin1'))[0];
+  const v = ev && ev.type === 'message' ? (toPlain(ev.root) as Record<string, JsonPlain>) : {};
+  return 'error' in v ? { error: v.error as { class: string; desc: string } } : { return: v.return as JsonPlain };
+}
+

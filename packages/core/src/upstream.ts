@@ -1,0 +1,396 @@
+/**
+ * The link to one QEMU monitor: connect, greeting, negotiation, a version probe, and then a fair,
+ * bounded dispatcher for everybody's commands. One instance per QEMU; nothing here is process-wide.
+ *
+ * States: idle -> connecting -> negotiating -> ready -> (lost) -> connecting … ; closed at shutdown.
+ */
+import { BehaviorSubject, Subject } from 'rxjs';
+import { QmpFramer, serializeQemu, type JsonPlain } from '@qmpmux/protocol';
+import { connect, type Conn } from '@qmpmux/transports';
+import { closeSync } from 'node:fs';
+import type { Limits } from './limits.ts';
+import type { Logger } from './log.ts';
+import { QmpCommandError, UpstreamLostError } from './errors.ts';
+import { classifyLine, classifyStructured, type RawEvent, type UpstreamMessage, UpstreamReply } from './upstream-message.ts';
+
+export type UpstreamState = 'idle' | 'connecting' | 'negotiating' | 'ready' | 'closed';
+
+/** Commands that take the fd pending on the monitor (QEMU's single SCM_RIGHTS slot). */
+export const FD_CONSUMERS: ReadonlySet<string> = new Set(['getfd', 'add-fd']);
+
+/** One command on its way to QEMU. */
+export interface UpstreamRequest {
+  /** The wire bytes, given the upstream id to use. */
+  build(id: number): Buffer;
+  /** exec-oob: sent at once, outside the in-band window and fairness rotation. */
+  oob: boolean;
+  /** Takes QEMU's pending fd (getfd, add-fd): never two of these in flight. */
+  consumer: boolean;
+  /** fds to send with the first byte (only for consumers); owned by the link from submit() on. */
+  fds?: number[];
+  onReply(reply: UpstreamReply): void;
+  /** The link was lost before a reply came. */
+  onLost(): void;
+}
+
+/** A fairness unit: one client, or the plugins' internal queue. */
+export class Source {
+  readonly queue: UpstreamRequest[] = [];
+  constructor(readonly name: string) {}
+}
+
+interface InFlight {
+  req: UpstreamRequest;
+  source: Source | undefined;
+  /** Counts against the in-band window (dispatcher-sent, not exec-oob). */
+  counted: boolean;
+  /** fds went upstream with it. */
+  hadFds?: boolean;
+}
+
+export interface UpstreamOptions {
+  address: string;
+  limits: Limits;
+  log: Logger;
+}
+
+export class UpstreamLink {
+  readonly state$ = new BehaviorSubject<UpstreamState>('idle');
+  /** Every event QEMU sends, in order. */
+  readonly events$ = new Subject<RawEvent>();
+  /** The greeting clients receive (QEMU's own bytes, with \r\n). */
+  greeting: Buffer | undefined;
+  /** QEMU offered oob in its greeting (and qmpmux enabled it). */
+  oob = false;
+  /** query-version's return, probed at every connect. */
+  version: JsonPlain | undefined;
+  /** Why the last connection attempt failed, for clients that cannot be served. */
+  lastError = 'not connected yet';
+
+  private conn: Conn | undefined;
+  private nextId = 1;
+  private readonly inflight = new Map<number, InFlight>();
+  private inbandInflight = 0;
+  private consumerBusy = false;
+  private readonly rotation = new Set<Source>();
+  private readonly internal: Source;
+  private backoff: number;
+  private timer: NodeJS.Timeout | undefined;
+  private lineParts: Buffer[] = [];
+  private framer: QmpFramer | undefined; // set when QEMU's output is not compact (pretty=on)
+  private greeted = false;
+  private epoch = 0;
+
+  constructor(private readonly opts: UpstreamOptions) {
+    this.backoff = opts.limits.reconnectMinMs;
+    this.internal = new Source('qmpmux');
+  }
+
+  get state(): UpstreamState {
+    return this.state$.value;
+  }
+
+  get address(): string {
+    return this.opts.address;
+  }
+
+  start(): void {
+    if (this.state !== 'idle') return;
+    void this.connectOnce();
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.timer);
+    this.setState('closed');
+    this.conn?.destroy();
+    this.failAll();
+  }
+
+  /** Back-pressure from the proxy (event hooks behind): stop reading QEMU for a while. */
+  pauseReading(): void {
+    this.conn?.pause();
+  }
+  resumeReading(): void {
+    this.conn?.resume();
+  }
+
+  /** Queue a client's in-band command (fairly rotated with every other source). */
+  submit(source: Source, req: UpstreamRequest): void {
+    if (req.oob) return this.sendNow(req, source);
+    source.queue.push(req);
+    this.rotation.add(source);
+    this.pump();
+  }
+
+  /** Forget a source that went away: its queued commands are discarded, their fds closed. */
+  dropSource(source: Source): void {
+    this.rotation.delete(source);
+    for (const req of source.queue.splice(0)) closeFds(req.fds);
+    for (const f of this.inflight.values()) if (f.source === source) f.source = undefined;
+  }
+
+  /** Run a command for qmpmux itself or a plugin; resolves with its return value or rejects with QmpCommandError. */
+  execute(command: string, args?: Record<string, JsonPlain>, opts: { fds?: number[] } = {}): Promise<JsonPlain> {
+    return new Promise((resolve, reject) => {
+      if (this.state !== 'ready') {
+        closeFds(opts.fds);
+        return reject(new UpstreamLostError());
+      }
+      if (this.internal.queue.length >= this.opts.limits.maxInternalQueue) {
+        closeFds(opts.fds);
+        return reject(new QmpCommandError('GenericError', 'qmpmux: internal command queue is full (maxInternalQueue)'));
+      }
+      const body = `{"execute": ${serializeQemu(command)}${args ? `, "arguments": ${serializeQemu(args)}` : ''}, "id": `;
+      this.submit(this.internal, {
+        build: (id) => Buffer.from(`${body}${id}}`, 'utf8'),
+        oob: false,
+        consumer: FD_CONSUMERS.has(command),
+        fds: opts.fds,
+        onReply: (reply) => {
+          const r = reply.result();
+          if ('error' in r) reject(new QmpCommandError(r.error.class, r.error.desc));
+          else resolve(r.return);
+        },
+        onLost: () => reject(new UpstreamLostError()),
+      });
+    });
+  }
+
+  // ---- connection life ---------------------------------------------------------------------------
+
+  private setState(s: UpstreamState): void {
+    if (this.state$.value !== s) this.state$.next(s);
+  }
+
+  private async connectOnce(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.setState('connecting');
+    const epoch = ++this.epoch;
+    let conn: Conn;
+    try {
+      conn = await connect(this.opts.address);
+    } catch (e) {
+      this.lastError = `${this.opts.address}: ${(e as Error).message}`;
+      return this.scheduleReconnect();
+    }
+    if ((this.state as UpstreamState) === 'closed' || epoch !== this.epoch) return conn.destroy(); // closed while connecting
+    this.conn = conn;
+    this.greeted = false;
+    this.lineParts = [];
+    this.framer = undefined;
+    this.setState('negotiating');
+    conn.onData = (chunk, fds) => {
+      closeFds(fds); // QEMU never sends fds; never keep any
+      this.onData(chunk);
+    };
+    conn.onClose = (err) => this.onLinkClosed(conn, err);
+    conn.start();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.state === 'closed') return;
+    this.setState('connecting');
+    const delay = this.backoff;
+    this.backoff = Math.min(this.backoff * 2, this.opts.limits.reconnectMaxMs);
+    this.opts.log.debug(`upstream: reconnecting in ${delay} ms`, { reason: this.lastError });
+    this.timer = setTimeout(() => void this.connectOnce(), delay);
+  }
+
+  private onLinkClosed(conn: Conn, err?: Error): void {
+    if (this.conn !== conn) return;
+    this.conn = undefined;
+    if (this.state === 'closed') return this.failAll(); // our own shutdown
+    const wasReady = this.state === 'ready';
+    this.lastError = `${this.opts.address}: connection closed${err ? ` (${err.message})` : ''}`;
+    this.opts.log.warn(wasReady ? 'QEMU monitor connection lost' : 'QEMU monitor closed during negotiation', { address: this.opts.address });
+    this.failAll();
+    if (this.state !== 'closed') {
+      // Let subscribers (the proxy) close clients before anything else happens.
+      this.setState('connecting');
+      this.scheduleReconnect();
+    }
+  }
+
+  private failAll(): void {
+    const lost = [...this.inflight.values()];
+    this.inflight.clear();
+    this.inbandInflight = 0;
+    this.consumerBusy = false;
+    for (const f of lost) f.req.onLost();
+    for (const req of this.internal.queue.splice(0)) {
+      closeFds(req.fds);
+      req.onLost();
+    }
+    this.rotation.clear();
+  }
+
+  /** Write one of the link's own commands directly (negotiation, probe, fd drain); undefined if the link dropped. */
+  private direct(command: string, argsText?: string): Promise<UpstreamReply | undefined> {
+    const conn = this.conn;
+    if (!conn) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const id = this.nextId++;
+      const req: UpstreamRequest = { build: () => Buffer.alloc(0), oob: false, consumer: false, onReply: resolve, onLost: () => resolve(undefined) };
+      this.inflight.set(id, { req, source: undefined, counted: false });
+      conn.write(Buffer.from(`{"execute": "${command}"${argsText ? `, "arguments": ${argsText}` : ''}, "id": ${id}}`));
+    });
+  }
+
+  private async negotiate(greeting: Buffer, value: JsonPlain): Promise<void> {
+    const caps = ((value as { QMP?: { capabilities?: string[] } }).QMP?.capabilities ?? []) as string[];
+    const conn = this.conn;
+    const oob = caps.includes('oob');
+    const neg = await this.direct('qmp_capabilities', oob ? '{"enable": ["oob"]}' : undefined);
+    if (!neg || neg.isError) {
+      if (neg && this.conn === conn) {
+        this.lastError = `${this.opts.address}: capabilities negotiation failed`;
+        conn?.destroy();
+      }
+      return;
+    }
+    const ver = await this.direct('query-version');
+    if (!ver || this.conn !== conn) return;
+    const r = ver.result();
+    this.version = 'return' in r ? r.return : undefined;
+    this.oob = oob;
+    this.greeting = greeting;
+    this.backoff = this.opts.limits.reconnectMinMs;
+    this.opts.log.info('connected to QEMU', { address: this.opts.address, oob, version: this.version as never });
+    this.setState('ready');
+    this.pump();
+  }
+
+  // ---- reading -----------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.framer) return this.onFramed(chunk);
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(10, start);
+      if (nl < 0) {
+        if (start < chunk.length) this.lineParts.push(chunk.subarray(start));
+        return;
+      }
+      let line = chunk.subarray(start, nl);
+      if (this.lineParts.length) {
+        this.lineParts.push(line);
+        line = Buffer.concat(this.lineParts);
+        this.lineParts = [];
+      }
+      start = nl + 1;
+      if (line.length && line[line.length - 1] === 13) line = line.subarray(0, line.length - 1);
+      if (!this.greeted && !(line.length > 1 && line[0] === 0x7b && line[line.length - 1] === 0x7d)) {
+        // Not one object per line: a pretty monitor. Parse structurally from here on.
+        this.framer = new QmpFramer({ allowNonFinite: true, maxMessageBytes: Number.MAX_SAFE_INTEGER });
+        return this.onFramed(Buffer.concat([line, Buffer.from('\n'), chunk.subarray(start)]));
+      }
+      if (line.length) this.onMessage(classifyLine(line));
+    }
+  }
+
+  private onFramed(chunk: Buffer): void {
+    for (const ev of this.framer!.push(chunk)) {
+      if (ev.type === 'message') this.onMessage(classifyStructured(ev.raw, false, ev.root));
+      else this.opts.log.warn('unparseable output from QEMU', { ev: ev as never });
+    }
+  }
+
+  private onMessage(m: UpstreamMessage): void {
+    switch (m.kind) {
+      case 'reply': {
+        const f = this.inflight.get(m.id);
+        if (!f) {
+          this.opts.log.warn('dropping a reply with an unknown id (stale, from before a reconnect?)', { id: m.id });
+          return;
+        }
+        this.inflight.delete(m.id);
+        if (f.counted) this.inbandInflight--;
+        if (f.req.consumer) {
+          // fds were closed by the transport once sent; `hadFds` remembers that some went.
+          if (m.reply.isError && f.hadFds) void this.drainPendingFd();
+          else this.consumerBusy = false;
+        }
+        try {
+          f.req.onReply(m.reply);
+        } finally {
+          this.pump();
+        }
+        return;
+      }
+      case 'event':
+        this.events$.next(m.event);
+        return;
+      case 'greeting':
+        if (this.greeted) {
+          this.opts.log.warn('a second greeting from QEMU: ignored');
+          return;
+        }
+        this.greeted = true;
+        void this.negotiate(m.raw, m.value);
+        return;
+      default:
+        this.opts.log.warn('unexpected message from QEMU, dropped', { raw: m.raw.toString('latin1', 0, 200) });
+    }
+  }
+
+  /**
+   * A consumer that failed may have left the fd we sent pending in QEMU's single slot, where the next
+   * consumer — another client's — would take it. Take it under a reserved name and close it.
+   */
+  private async drainPendingFd(): Promise<void> {
+    const args = '{"fdname": "qmpmux-drain"}';
+    const took = await this.direct('getfd', args);
+    if (took && !took.isError) await this.direct('closefd', args);
+    this.consumerBusy = false;
+    this.pump();
+  }
+
+  // ---- writing -----------------------------------------------------------------------------------
+
+  private sendNow(req: UpstreamRequest, source: Source | undefined): void {
+    if (this.state !== 'ready' || !this.conn) {
+      closeFds(req.fds);
+      return req.onLost();
+    }
+    const id = this.nextId++;
+    const hadFds = !!req.fds?.length;
+    this.inflight.set(id, { req, source, counted: !req.oob, hadFds });
+    if (!req.oob) this.inbandInflight++;
+    if (req.consumer) this.consumerBusy = true;
+    this.conn.write(req.build(id), hadFds ? req.fds : undefined);
+  }
+
+  private pump(): void {
+    if (this.state !== 'ready') return;
+    while (this.inbandInflight < this.opts.limits.maxUpstreamInflight && this.rotation.size) {
+      let picked: Source | undefined;
+      for (const s of this.rotation) {
+        const head = s.queue[0];
+        if (!head) {
+          this.rotation.delete(s);
+          continue;
+        }
+        if (head.consumer && this.consumerBusy) continue;
+        picked = s;
+        break;
+      }
+      if (!picked) return;
+      const req = picked.queue.shift()!;
+      this.rotation.delete(picked);
+      if (picked.queue.length) this.rotation.add(picked); // to the back: round robin
+      this.sendNow(req, picked);
+    }
+  }
+}
+
+export function closeFds(fds: number[] | undefined): void {
+  if (!fds) return;
+  for (const fd of fds) {
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+  }
+  fds.length = 0;
+}

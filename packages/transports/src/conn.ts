@@ -1,0 +1,61 @@
+/**
+ * The one shape every byte stream has inside qmpmux, whatever carries it (unix socket, TCP, TLS,
+ * WebSocket). The core reads and writes through it and never sees the transport.
+ *
+ * Contract:
+ * - Handlers are attached first, then `start()` begins reading; no callback fires before `start()`.
+ * - `onData(chunk, fds)`: `fds` are file descriptors that arrived with this chunk (unix only); the
+ *   receiver owns them and must close or forward them.
+ * - `write(data, fds)`: one call carries one whole QMP message; transports that frame (WebSocket)
+ *   send it as one frame. `fds` are owned by the transport from then on: sent with the first byte of
+ *   `data` and closed once sent (or closed if the connection dies first).
+ * - `onClose(err?)` fires exactly once; after it nothing else fires.
+ */
+export interface Peer {
+  /** How the peer reached us. */
+  transport: 'unix' | 'tcp' | 'tls' | 'ws' | 'wss';
+  /** Human-readable peer address (socket path, host:port). */
+  address: string;
+  /** SO_PEERCRED of a unix peer. */
+  pid?: number;
+  uid?: number;
+  gid?: number;
+  /** TLS client certificate, when one was presented and verified. */
+  certificate?: { subject: string; subjectAltNames: string[]; fingerprint256: string };
+  /** A bearer token presented by the peer (WebSocket), checked by the policy plugin. */
+  token?: string;
+}
+
+export interface Conn {
+  readonly peer: Peer;
+  /** True when the transport can carry fds (SCM_RIGHTS). */
+  readonly canPassFds: boolean;
+  /** Bytes accepted by write() and not yet handed to the kernel. */
+  readonly writableLength: number;
+  onData: (chunk: Buffer, fds: number[]) => void;
+  onClose: (err?: Error) => void;
+  /** Called when the write queue has drained after being above its high-water mark. */
+  onDrain: () => void;
+  start(): void;
+  write(data: Buffer, fds?: number[]): void;
+  pause(): void;
+  resume(): void;
+  /** Flush, then close. */
+  end(): void;
+  /** Close now, dropping queued output. */
+  destroy(): void;
+}
+
+export interface Listener {
+  /** The address as given (e.g. `unix:/run/qmpmux.sock`). */
+  readonly address: string;
+  /** The address actually bound (e.g. the port chosen for `tcp:127.0.0.1:0`). */
+  readonly bound: string;
+  close(): Promise<void>;
+}
+
+export type ConnectionHandler = (conn: Conn) => void;
+
+const noop = (): void => {};
+/** Default no-op handlers, so a Conn is usable before the core attaches its own. */
+export const unattached = { onData: noop as Conn['onData'], onClose: noop as Conn['onClose'], onDrain: noop };

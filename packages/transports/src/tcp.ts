@@ -1,0 +1,92 @@
+/** TCP (and, through the same wrapper, TLS) byte streams as `Conn`s. No fd passing. */
+import net from 'node:net';
+import { closeSync } from 'node:fs';
+import type { Conn, Listener, ConnectionHandler, Peer } from './conn.ts';
+import { unattached } from './conn.ts';
+
+export function fromNetSocket(sock: net.Socket, peer: Peer): Conn {
+  sock.pause();
+  sock.setNoDelay(true);
+  let started = false;
+  let closed = false;
+  const conn: Conn = {
+    peer,
+    canPassFds: false,
+    get writableLength() {
+      return sock.writableLength;
+    },
+    ...unattached,
+    start() {
+      if (started) return;
+      started = true;
+      sock.resume();
+    },
+    write(data, fds) {
+      // A stream socket cannot carry fds: they are closed here, as the contract says.
+      if (fds) for (const fd of fds) closeQuietly(fd);
+      if (!sock.destroyed) sock.write(data);
+    },
+    pause: () => sock.pause(),
+    resume: () => {
+      if (started) sock.resume();
+    },
+    end: () => sock.end(),
+    destroy: () => sock.destroy(),
+  };
+  sock.on('data', (chunk: Buffer) => conn.onData(chunk, []));
+  sock.on('drain', () => conn.onDrain());
+  sock.on('end', () => sock.end());
+  sock.on('error', () => {}); // reported through 'close'
+  sock.on('close', (hadError: boolean) => {
+    if (closed) return;
+    closed = true;
+    conn.onClose(hadError ? new Error('connection reset') : undefined);
+  });
+  return conn;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    /* already closed */
+  }
+}
+
+function tcpPeer(sock: net.Socket, transport: 'tcp' | 'tls'): Peer {
+  const host = sock.remoteAddress ?? '?';
+  return { transport, address: `${host.includes(':') ? `[${host}]` : host}:${sock.remotePort}` };
+}
+
+export async function listenTcp(address: string, host: string, port: number, onConn: ConnectionHandler): Promise<Listener> {
+  const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (sock) => onConn(fromNetSocket(sock, tcpPeer(sock, 'tcp'))));
+  return listenServer(server, address, host, port);
+}
+
+export async function listenServer(server: net.Server, address: string, host: string, port: number): Promise<Listener> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as net.AddressInfo;
+  return {
+    address,
+    bound: `${address.split(':')[0]}:${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+export async function connectTcp(host: string, port: number): Promise<Conn> {
+  const sock = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ host, port, noDelay: true });
+    s.once('error', reject);
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+  });
+  return fromNetSocket(sock, { transport: 'tcp', address: `${host}:${port}` });
+}

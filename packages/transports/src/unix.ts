@@ -1,0 +1,50 @@
+/** Unix stream sockets with SCM_RIGHTS fd passing and peer credentials, through @qmpmux/unixfd. */
+import { UnixServer, UnixSocket } from '@qmpmux/unixfd';
+import type { Conn, ConnectionHandler, Listener, Peer } from './conn.ts';
+import { unattached } from './conn.ts';
+
+export function fromUnixSocket(sock: UnixSocket, address: string): Conn {
+  const peer: Peer = { transport: 'unix', address, pid: sock.peer.pid, uid: sock.peer.uid, gid: sock.peer.gid };
+  let started = false;
+  let paused = false;
+  const conn: Conn = {
+    peer,
+    canPassFds: true,
+    get writableLength() {
+      return sock.writableLength;
+    },
+    ...unattached,
+    start() {
+      if (started) return;
+      started = true;
+      if (!paused) sock.resume();
+    },
+    write(data, fds) {
+      sock.write(data, fds);
+    },
+    pause() {
+      paused = true;
+      sock.pause();
+    },
+    resume() {
+      paused = false;
+      if (started) sock.resume();
+    },
+    end: () => sock.end(),
+    destroy: () => sock.destroy(),
+  };
+  sock.on('data', (chunk: Buffer, fds: number[]) => conn.onData(chunk, fds));
+  sock.on('drain', () => conn.onDrain());
+  sock.on('close', (err?: Error) => conn.onClose(err));
+  return conn;
+}
+
+export async function listenUnix(address: string, path: string, onConn: ConnectionHandler, mode?: number): Promise<Listener> {
+  const server = await UnixServer.listen(path, mode === undefined ? {} : { mode });
+  server.on('connection', (sock: UnixSocket) => onConn(fromUnixSocket(sock, path)));
+  return { address, bound: address, close: () => server.close() };
+}
+
+export async function connectUnix(path: string): Promise<Conn> {
+  return fromUnixSocket(await UnixSocket.connect(path), path);
+}
