@@ -68,7 +68,11 @@ export class UpstreamLink {
   lastError = 'not connected yet';
 
   private conn: Conn | undefined;
-  private nextId = 1;
+  /**
+   * Upstream ids never repeat within this process, and start at a random base so that a reply QEMU
+   * kept from another process's connection (QMP-NOTES §3) cannot match one of ours either.
+   */
+  private nextId = 1 + Math.floor(Math.random() * 1e8);
   private readonly inflight = new Map<number, InFlight>();
   private inbandInflight = 0;
   private consumerBusy = false;

@@ -1,0 +1,142 @@
+/** The upstream link against a scripted fake QEMU: what real QEMU cannot be made to do on demand. */
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { QmpClient, QmpError } from '@qmpmux/client';
+import { Proxy, createLogger, type UpstreamState } from '../src/index.ts';
+import { FakeQemu } from './fake-qemu.ts';
+
+async function proxyFor(fake: FakeQemu, limits = {}): Promise<{ proxy: Proxy; address: string; states: UpstreamState[] }> {
+  const proxy = await Proxy.create({ upstream: fake.address, listen: ['tcp:127.0.0.1:0'], limits: { reconnectMinMs: 20, reconnectMaxMs: 50, ...limits }, log: createLogger('t', 'silent') });
+  const states: UpstreamState[] = [];
+  proxy.link.state$.subscribe((s) => states.push(s));
+  await proxy.start();
+  while (proxy.link.state !== 'ready') await sleep(5);
+  return { proxy, address: proxy.listeners[0]!.bound, states };
+}
+
+describe('upstream link', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it('goes through its states in order and reconnects after the link drops', async () => {
+    const fake = new FakeQemu();
+    await fake.start();
+    const { proxy, states } = await proxyFor(fake);
+    cleanups.push(() => fake.stop(), () => proxy.stop());
+    assert.deepEqual(states, ['idle', 'connecting', 'negotiating', 'ready']);
+    fake.dropAll();
+    while (proxy.link.state !== 'ready' || states.length < 7) await sleep(5);
+    assert.deepEqual(states.slice(4), ['connecting', 'negotiating', 'ready']);
+    assert.equal(fake.conns.length, 2);
+    assert.deepEqual(fake.conns[1]!.received.map((m) => m.execute), ['qmp_capabilities', 'query-version']);
+    assert.deepEqual(fake.conns[1]!.received[0].arguments, { enable: ['oob'] });
+  });
+
+  it('drops a stale reply that arrives on a new connection before negotiation', async () => {
+    const fake = new FakeQemu();
+    fake.afterGreeting = '{"return": {"stale": true}, "id": 1}\r\n{"id": 2, "error": {"class": "GenericError", "desc": "stale"}}\r\n';
+    await fake.start();
+    const { proxy, address } = await proxyFor(fake);
+    cleanups.push(() => fake.stop(), () => proxy.stop());
+    const c = await QmpClient.connect(address);
+    fake.onCommand = (fc, msg) => fc.send(`{"return": {"fresh": ${JSON.stringify(msg.execute)}}, "id": ${msg.id}}`);
+    assert.deepEqual(await c.execute('query-x'), { fresh: 'query-x' });
+    c.close();
+  });
+
+  it('answers in-flight commands with the link-lost error when the link drops mid-reply, then closes the client', async () => {
+    const fake = new FakeQemu();
+    await fake.start();
+    const { proxy, address } = await proxyFor(fake);
+    cleanups.push(() => fake.stop(), () => proxy.stop());
+    fake.onCommand = (fc) => {
+      fc.sock.write('{"return": {"half'); // a reply cut in the middle
+      setTimeout(() => fc.sock.destroy(), 20);
+    };
+    const c = await QmpClient.connect(address);
+    await assert.rejects(c.execute('query-status'), (e: QmpError) => e.desc === 'QEMU monitor connection lost');
+    for (let i = 0; i < 50 && !c.closed; i++) await sleep(10);
+    assert.ok(c.closed);
+  });
+
+  it('keeps at most maxUpstreamInflight in-band commands in flight, and serves clients round robin', async () => {
+    const fake = new FakeQemu();
+    await fake.start();
+    const { proxy, address } = await proxyFor(fake, { maxUpstreamInflight: 4 });
+    cleanups.push(() => fake.stop(), () => proxy.stop());
+    const held: { fc: any; msg: any }[] = [];
+    let maxHeld = 0;
+    fake.onCommand = (fc, msg) => {
+      held.push({ fc, msg });
+      maxHeld = Math.max(maxHeld, held.length);
+    };
+    const busy = await QmpClient.connect(address, { oob: true });
+    const calm = await QmpClient.connect(address);
+    const busyP = Array.from({ length: 8 }, (_, i) => busy.execute('busy', { i }));
+    await sleep(50);
+    const calmP = calm.execute('calm');
+    await sleep(50);
+    // Release one at a time and record the order QEMU saw.
+    const order: string[] = [];
+    while (order.length < 9) {
+      while (!held.length) await sleep(2);
+      const { fc, msg } = held.shift()!;
+      order.push(msg.execute);
+      fc.send(`{"return": {}, "id": ${msg.id}}`);
+      await sleep(2);
+    }
+    await Promise.all([...busyP, calmP]);
+    assert.equal(maxHeld, 4, 'never more than 4 in flight upstream');
+    assert.ok(order.indexOf('calm') <= 5, `the calm client was not starved: ${order.join(',')}`);
+    busy.close();
+    calm.close();
+  });
+
+  it('parses a pretty-printing monitor and emits compact replies', async () => {
+    const fake = new FakeQemu();
+    fake.pretty = true;
+    await fake.start();
+    const { proxy, address } = await proxyFor(fake);
+    cleanups.push(() => fake.stop(), () => proxy.stop());
+    fake.onCommand = (fc, msg) => {
+      fc.send(`{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}`);
+      fc.send(`{"return": {"a": [1, 2], "b": {}}, "id": ${msg.id}}`);
+    };
+    const c = await QmpClient.connect(address);
+    const raws: string[] = [];
+    c.messages$.subscribe((m) => raws.push(m.raw.toString()));
+    assert.deepEqual(await c.execute('x'), { a: [1, 2], b: {} });
+    assert.deepEqual(raws.slice(-2), ['{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}', '{"return": {"a": [1, 2], "b": {}}, "id": 2}']);
+    c.close();
+  });
+
+  it('delivers a flood of 100k events in order to every negotiated client', async () => {
+    const fake = new FakeQemu();
+    await fake.start();
+    const { proxy, address } = await proxyFor(fake);
+    cleanups.push(() => fake.stop(), () => proxy.stop());
+    const a = await QmpClient.connect(address);
+    const b = await QmpClient.connect(address);
+    const got = [0, 0];
+    let ordered = true;
+    [a, b].forEach((c, i) =>
+      c.events$.subscribe((e) => {
+        if ((e.data as any).n !== got[i]) ordered = false;
+        got[i]!++;
+      }),
+    );
+    const lines: string[] = [];
+    for (let n = 0; n < 100_000; n++) lines.push(`{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "RTC_CHANGE", "data": {"n": ${n}}}\r\n`);
+    fake.conns[0]!.sock.write(lines.join(''));
+    const deadline = Date.now() + 20_000;
+    while ((got[0]! < 100_000 || got[1]! < 100_000) && Date.now() < deadline) await sleep(20);
+    assert.deepEqual(got, [100_000, 100_000]);
+    assert.ok(ordered, 'in order');
+    assert.equal(proxy.lastEventSeq, 100_000);
+    a.close();
+    b.close();
+  });
+});
