@@ -4,7 +4,7 @@
  * another in-band command outstanding (1 without OOB, 8 queued with OOB), exactly as QEMU suspends its
  * monitor. Replies go back in issue order; exec-oob replies may overtake.
  *
- * Phases: connecting -> waiting (for QEMU) -> capabilities -> command -> closed.
+ * Phases: connecting -> waiting (for QEMU) -> capabilities -> command -> (closing) -> closed.
  */
 import { QmpFramer, checkEnvelope, errorReply, returnReply, serializeQemu, toPlain, qdictOrder, type FrameEvent, type JsonNode, type JsonPlain } from '@qmpmux/protocol';
 import type { Conn } from '@qmpmux/transports';
@@ -17,7 +17,11 @@ import type { ClientInfo, CommandContext, CommandVerdict, QmpEvent, ReplyVerdict
 import { FD_CONSUMERS, Source, closeFds, type UpstreamLink } from './upstream.ts';
 import type { UpstreamReply } from './upstream-message.ts';
 
-export type SessionPhase = 'connecting' | 'waiting' | 'capabilities' | 'command' | 'closed';
+export type SessionPhase = 'connecting' | 'waiting' | 'capabilities' | 'command' | 'closing' | 'closed';
+
+/** After refusing an oversize message, input is read and discarded this long before closing, so the
+ *  client can read the error instead of meeting a connection reset. */
+const OVERSIZE_GRACE_MS = 500;
 
 interface Item {
   out: Buffer | undefined;
@@ -161,7 +165,7 @@ export class Session implements ClientInfo {
   // ---- input ---------------------------------------------------------------------------------------
 
   private onData(chunk: Buffer, fds: number[]): void {
-    if (this.phase === 'closed') return closeFds(fds);
+    if (this.phase === 'closed' || this.phase === 'closing') return closeFds(fds);
     if (fds.length > this.deps.limits.maxClientPendingFds) closeFds(fds.splice(this.deps.limits.maxClientPendingFds));
     this.input.push({ buf: chunk, fds: fds.length ? fds : undefined });
     this.inputBytes += chunk.length;
@@ -213,7 +217,12 @@ export class Session implements ClientInfo {
       case 'oversize':
         this.deps.log.warn('client message too large: disconnected', { client: this.id, limit: ev.limit });
         this.write(line(errorReply('GenericError', QMPMUX_ERRORS.MESSAGE_TOO_LARGE.desc(ev.limit))));
-        return this.close('message too large', true);
+        this.phase = 'closing';
+        for (const c of this.input.splice(0)) if (c.fds) closeFds(c.fds);
+        this.inputBytes = 0;
+        if (this.readPaused) this.conn.resume();
+        this.waitTimer = setTimeout(() => this.close('message too large', true), OVERSIZE_GRACE_MS);
+        return;
       case 'message':
         return this.onMessage(ev.root, ev.raw);
     }
