@@ -1,11 +1,10 @@
 /** `qmpmux serve`: run the proxy in front of a QEMU (given, or started and supervised here). */
-import { Proxy, createLogger, loadConfig, resolvePlugins, parseConfig, type LogLevel, type PluginDefinition } from '@qmpmux/core';
-import { clientsPlugin } from '@qmpmux/plugin-clients';
+import { Proxy, createLogger, loadConfig, resolvePlugins, parseConfig, type LogLevel } from '@qmpmux/core';
+import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { parseArgs } from './args.ts';
 import { DEFAULT_QEMU_ARGS, DEFAULT_QEMU_BINARY, ManagedQemu } from './qemu.ts';
 
-/** Every plugin this build knows, by config name. */
-export const AVAILABLE_PLUGINS: PluginDefinition<any>[] = [clientsPlugin];
+export { AVAILABLE_PLUGINS };
 
 export const SERVE_USAGE = `usage: qmpmux serve [--upstream unix:PATH|tcp:HOST:PORT] [--listen ADDR]... [--config FILE]
                     [--plugin NAME]... [--qemu-binary PATH] [--qemu-arg ARG]... [--log LEVEL]

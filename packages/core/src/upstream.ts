@@ -208,11 +208,9 @@ export class UpstreamLink {
     this.lastError = `${this.opts.address}: connection closed${err ? ` (${err.message})` : ''}`;
     this.opts.log.warn(wasReady ? 'QEMU monitor connection lost' : 'QEMU monitor closed during negotiation', { address: this.opts.address });
     this.failAll();
-    if (this.state !== 'closed') {
-      // Let subscribers (the proxy) close clients before anything else happens.
-      this.setState('connecting');
-      this.scheduleReconnect();
-    }
+    // Subscribers (the proxy) close their clients on this state change, before anything else happens.
+    this.setState('connecting');
+    this.scheduleReconnect();
   }
 
   private failAll(): void {

@@ -1,0 +1,5 @@
+/** Every plugin this build knows, by config name. Each plugin package adds its line here. */
+import type { PluginDefinition } from '@qmpmux/core';
+import { clientsPlugin } from '@qmpmux/plugin-clients';
+
+export const AVAILABLE_PLUGINS: PluginDefinition<any>[] = [clientsPlugin];
