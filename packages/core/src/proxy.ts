@@ -88,6 +88,10 @@ export class Proxy implements ProxyApi {
   get lastEventSeq(): number {
     return this.seq;
   }
+  continueEventSeq(seq: number): void {
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`continueEventSeq: not a sequence number: ${seq}`);
+    if (seq > this.seq) this.seq = seq;
+  }
   execute(command: string, args?: Record<string, JsonPlain>, opts?: { fds?: number[] }): Promise<JsonPlain> {
     return this.link.execute(command, args, opts);
   }

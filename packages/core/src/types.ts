@@ -117,6 +117,12 @@ export interface ProxyApi {
   deliverEvents(clientId: number, events: readonly QmpEvent[]): number;
   /** Highest event seq assigned so far. */
   readonly lastEventSeq: number;
+  /**
+   * Number the following events after `seq` (never lowers the counter): for a plugin whose history
+   * outlives the process (event-replay's journal), so seqs stay unique across qmpmux restarts. Call it
+   * from `create()`, before any event arrives; a later call only ever raises the counter.
+   */
+  continueEventSeq(seq: number): void;
   /** Disconnect a client (with a log line naming the reason). */
   disconnect(clientId: number, reason: string): void;
 }
