@@ -1,35 +1,60 @@
-/** Start qmpmux in this process, in front of a test QEMU, listening on a unix socket and a TCP port. */
+/** Start qmpmux in this process, in front of a test QEMU, listening on a unix socket and a TCP port (and, when asked, a WebSocket). */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Proxy, createLogger, type Limits, type PluginSpec } from '@qmpmux/core';
+import { Proxy, createLogger, type Limits, type Logger, type PluginSpec } from '@qmpmux/core';
+import type { TlsListenOptions, WsListenOptions } from '@qmpmux/transports';
 
 export interface TestProxy {
   proxy: Proxy;
   unix: string;
   tcp: string;
+  /** The bound `ws://…`/`wss://…` address ('' without `ws`). */
+  ws: string;
   stop(): Promise<void>;
 }
 
-export async function startProxy(upstream: string, opts: { limits?: Partial<Limits>; plugins?: PluginSpec[]; tcp?: boolean } = {}): Promise<TestProxy> {
+export interface StartProxyOptions {
+  limits?: Partial<Limits>;
+  plugins?: PluginSpec[];
+  tcp?: boolean;
+  /** Add a WebSocket listener: true for `ws://127.0.0.1:0/qmp`, or an address (`wss://127.0.0.1:0/x`). */
+  ws?: boolean | string;
+  websocket?: WsListenOptions;
+  tls?: TlsListenOptions;
+  /** More listeners (e.g. `tls:127.0.0.1:0`); find them in `proxy.listeners`. */
+  listen?: string[];
+  unixMode?: number;
+  /** Default: stderr at QMPMUX_TEST_LOG's level, or 'error'. */
+  log?: Logger;
+}
+
+export async function startProxy(upstream: string, opts: StartProxyOptions = {}): Promise<TestProxy> {
   const dir = mkdtempSync(join(tmpdir(), 'qmpmux-proxy-'));
   const unix = `unix:${join(dir, 'qmpmux.sock')}`;
   const listen = [unix];
   if (opts.tcp !== false) listen.push('tcp:127.0.0.1:0');
+  if (opts.ws) listen.push(opts.ws === true ? 'ws://127.0.0.1:0/qmp' : opts.ws);
+  listen.push(...(opts.listen ?? []));
   const proxy = await Proxy.create({
     upstream,
     listen,
     limits: opts.limits,
     plugins: opts.plugins,
-    log: createLogger('qmpmux', (process.env.QMPMUX_TEST_LOG as never) ?? 'error'),
+    websocket: opts.websocket,
+    tls: opts.tls,
+    unixMode: opts.unixMode,
+    log: opts.log ?? createLogger('qmpmux', (process.env.QMPMUX_TEST_LOG as never) ?? 'error'),
   });
   await proxy.start();
   await waitReady(proxy);
   const tcp = proxy.listeners.find((l) => l.bound.startsWith('tcp:'))?.bound ?? '';
+  const ws = proxy.listeners.find((l) => /^wss?:/.test(l.bound))?.bound ?? '';
   return {
     proxy,
     unix,
     tcp,
+    ws,
     async stop() {
       await proxy.stop();
       rmSync(dir, { recursive: true, force: true });
