@@ -16,6 +16,11 @@ import { classifyLine, classifyStructured, type RawEvent, type UpstreamMessage, 
 export type UpstreamState = 'idle' | 'connecting' | 'negotiating' | 'ready' | 'closed';
 
 /** Commands that take the fd pending on the monitor (QEMU's single SCM_RIGHTS slot). */
+/** Size of the rotating upstream id space (ids 0..99: at most two digits on the wire). */
+const ID_SPACE = 100;
+/** Ids remembered from dropped links, at most. */
+const MAX_TOMBSTONES = 64;
+
 export const FD_CONSUMERS: ReadonlySet<string> = new Set(['getfd', 'add-fd']);
 
 /** One command on its way to QEMU. */
@@ -69,10 +74,14 @@ export class UpstreamLink {
 
   private conn: Conn | undefined;
   /**
-   * Upstream ids never repeat within this process, and start at a random base so that a reply QEMU
-   * kept from another process's connection (QMP-NOTES §3) cannot match one of ours either.
+   * Upstream ids are short: QEMU reads one byte per read() (~2.5 µs a byte here), so every digit of
+   * the id costs latency. They rotate through 0..ID_SPACE-1 from a random start, skipping ids in
+   * flight and ids still "tombstoned": in flight when a previous link dropped, whose late replies
+   * QEMU may deliver on the next connection (QMP-NOTES §3). Such a reply is dropped and frees its id.
    */
-  private nextId = 1 + Math.floor(Math.random() * 1e8);
+  private cursor = Math.floor(Math.random() * ID_SPACE);
+  private overflowId = ID_SPACE;
+  private readonly tombstones = new Set<number>();
   private readonly inflight = new Map<number, InFlight>();
   private inbandInflight = 0;
   private consumerBusy = false;
@@ -213,7 +222,21 @@ export class UpstreamLink {
     this.scheduleReconnect();
   }
 
+  private allocId(): number {
+    for (let k = 0; k < ID_SPACE; k++) {
+      const id = this.cursor;
+      this.cursor = (this.cursor + 1) % ID_SPACE;
+      if (!this.inflight.has(id) && !this.tombstones.has(id)) return id;
+    }
+    return this.overflowId++; // more than ID_SPACE outstanding (exec-oob floods): longer ids
+  }
+
   private failAll(): void {
+    for (const id of this.inflight.keys()) this.tombstones.add(id);
+    for (const id of this.tombstones) {
+      if (this.tombstones.size <= MAX_TOMBSTONES) break;
+      this.tombstones.delete(id); // oldest first
+    }
     const lost = [...this.inflight.values()];
     this.inflight.clear();
     this.inbandInflight = 0;
@@ -231,7 +254,7 @@ export class UpstreamLink {
     const conn = this.conn;
     if (!conn) return Promise.resolve(undefined);
     return new Promise((resolve) => {
-      const id = this.nextId++;
+      const id = this.allocId();
       const req: UpstreamRequest = { build: () => Buffer.alloc(0), oob: false, consumer: false, onReply: resolve, onLost: () => resolve(undefined) };
       this.inflight.set(id, { req, source: undefined, counted: false });
       conn.write(Buffer.from(`{"execute": "${command}"${argsText ? `, "arguments": ${argsText}` : ''}, "id": ${id}}`));
@@ -302,7 +325,8 @@ export class UpstreamLink {
       case 'reply': {
         const f = this.inflight.get(m.id);
         if (!f) {
-          this.opts.log.warn('dropping a reply with an unknown id (stale, from before a reconnect?)', { id: m.id });
+          const stale = this.tombstones.delete(m.id);
+          this.opts.log.warn(stale ? 'dropping a stale reply from before the reconnect' : 'dropping a reply with an unknown id', { id: m.id });
           return;
         }
         this.inflight.delete(m.id);
@@ -354,7 +378,7 @@ export class UpstreamLink {
       closeFds(req.fds);
       return req.onLost();
     }
-    const id = this.nextId++;
+    const id = this.allocId();
     const hadFds = !!req.fds?.length;
     this.inflight.set(id, { req, source, counted: !req.oob, hadFds });
     if (!req.oob) this.inbandInflight++;

@@ -35,16 +35,32 @@ describe('upstream link', () => {
     assert.deepEqual(fake.conns[1]!.received[0].arguments, { enable: ['oob'] });
   });
 
-  it('drops a stale reply that arrives on a new connection before negotiation', async () => {
+  it('drops a stale reply from before a reconnect, and never reuses its id meanwhile', async () => {
     const fake = new FakeQemu();
-    fake.afterGreeting = '{"return": {"stale": true}, "id": 1}\r\n{"id": 2, "error": {"class": "GenericError", "desc": "stale"}}\r\n';
     await fake.start();
     const { proxy, address } = await proxyFor(fake);
     cleanups.push(() => fake.stop(), () => proxy.stop());
-    const c = await QmpClient.connect(address);
-    fake.onCommand = (fc, msg) => fc.send(`{"return": {"fresh": ${JSON.stringify(msg.execute)}}, "id": ${msg.id}}`);
-    assert.deepEqual(await c.execute('query-x'), { fresh: 'query-x' });
-    c.close();
+    let staleId: number | undefined;
+    fake.onCommand = (fc, msg) => {
+      staleId = msg.id; // "executing" when the link drops
+      fc.sock.destroy();
+    };
+    const a = await QmpClient.connect(address);
+    await assert.rejects(a.execute<unknown>('slow'), (e: QmpError) => e.desc === 'QEMU monitor connection lost');
+    while (proxy.link.state !== 'ready') await sleep(5);
+    const seen: number[] = [];
+    fake.onCommand = (fc, msg) => {
+      seen.push(msg.id);
+      // QEMU delivers the finished old command's reply to whoever is connected now, before ours.
+      if (seen.length === 1) fc.send(`{"return": {"stale": true}, "id": ${staleId}}`);
+      fc.send(`{"return": {"fresh": ${JSON.stringify(msg.execute)}}, "id": ${msg.id}}`);
+    };
+    const b = await QmpClient.connect(address);
+    for (let i = 0; i < 150; i++) assert.deepEqual(await b.execute<unknown>('query-x'), { fresh: 'query-x' });
+    assert.notEqual(seen[0], staleId, 'the tombstoned id was not reused before its stale reply came');
+    assert.ok(seen.includes(staleId!), 'and was reused once it had come');
+    assert.ok(seen.every((id) => id < 100), 'upstream ids stay short');
+    b.close();
   });
 
   it('answers in-flight commands with the link-lost error when the link drops mid-reply, then closes the client', async () => {
@@ -75,9 +91,9 @@ describe('upstream link', () => {
     };
     const busy = await QmpClient.connect(address, { oob: true });
     const calm = await QmpClient.connect(address);
-    const busyP = Array.from({ length: 8 }, (_, i) => busy.execute('busy', { i }));
+    const busyP = Array.from({ length: 8 }, (_, i) => busy.execute<unknown>('busy', { i }));
     await sleep(50);
-    const calmP = calm.execute('calm');
+    const calmP = calm.execute<unknown>('calm');
     await sleep(50);
     // Release one at a time and record the order QEMU saw.
     const order: string[] = [];
@@ -108,7 +124,7 @@ describe('upstream link', () => {
     const c = await QmpClient.connect(address);
     const raws: string[] = [];
     c.messages$.subscribe((m) => raws.push(m.raw.toString()));
-    assert.deepEqual(await c.execute('x'), { a: [1, 2], b: {} });
+    assert.deepEqual(await c.execute<unknown>('x'), { a: [1, 2], b: {} });
     assert.deepEqual(raws.slice(-2), ['{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}', '{"return": {"a": [1, 2], "b": {}}, "id": 2}']);
     c.close();
   });
