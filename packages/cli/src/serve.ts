@@ -8,7 +8,9 @@ export { AVAILABLE_PLUGINS };
 
 export const SERVE_USAGE = `usage: qmpmux serve [--upstream unix:PATH|tcp:HOST:PORT] [--listen ADDR]... [--config FILE]
                     [--plugin NAME]... [--qemu-binary PATH] [--qemu-arg ARG]... [--log LEVEL]
-  --listen      unix:PATH or tcp:HOST:PORT, repeatable (default: unix:qmpmux.sock)
+  --listen      unix:PATH, tcp:HOST:PORT, ws://HOST:PORT/PATH or wss://… (options: the config's
+                "websocket"; a browser GET of PATH opens the web console), repeatable
+                (default: unix:qmpmux.sock)
   --upstream    QEMU's QMP socket; without it qmpmux starts its own QEMU:
                 ${DEFAULT_QEMU_BINARY} ${DEFAULT_QEMU_ARGS.join(' ')} -qmp unix:…
   --qemu-arg    replaces the default QEMU arguments (repeat for each)
@@ -27,7 +29,7 @@ export async function serve(argv: string[]): Promise<number> {
     qemu.start();
     upstream = qemu.upstream;
   }
-  const proxy = await Proxy.create({ upstream, listen, limits: cfg.limits, unixMode: cfg.unixMode, plugins: resolvePlugins(cfg, AVAILABLE_PLUGINS), log });
+  const proxy = await Proxy.create({ upstream, listen, limits: cfg.limits, unixMode: cfg.unixMode, websocket: cfg.websocket, plugins: resolvePlugins(cfg, AVAILABLE_PLUGINS), log });
   try {
     await proxy.start();
   } catch (e) {

@@ -8,11 +8,14 @@
  *     "log": "info",
  *     "limits": { "maxClients": 64 },
  *     "qemu": { "binary": "qemu-system-x86_64", "args": ["-M", "none"] },
+ *     "websocket": { "origins": ["https://ops.example"], "keepaliveMs": 30000, "maxPayload": 1048576 },
  *     "plugins": [ { "name": "clients", "options": {} } ]
  *   }
  */
 import { readFileSync } from 'node:fs';
+import type { WsListenOptions } from '@qmpmux/transports';
 import { ConfigError } from './config-error.ts';
+import { parseWebsocketConfig } from './config-websocket.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import type { LogLevel } from './log.ts';
 import type { PluginDefinition } from './types.ts';
@@ -25,10 +28,12 @@ export interface QmpmuxConfig {
   log?: LogLevel;
   limits: Partial<Limits>;
   qemu?: { binary?: string; args?: string[] };
+  /** Options of `ws://`/`wss://` listeners (config-websocket.ts). */
+  websocket?: WsListenOptions;
   plugins: { name: string; options: unknown }[];
 }
 
-const TOP = ['upstream', 'listen', 'unixMode', 'log', 'limits', 'qemu', 'plugins'] as const;
+const TOP = ['upstream', 'listen', 'unixMode', 'log', 'limits', 'qemu', 'websocket', 'plugins'] as const;
 
 export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
   const o = v.object(raw, path, TOP);
@@ -52,6 +57,7 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
     log: o.log === undefined ? undefined : v.oneOf(o.log, `${path}.log`, ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
     limits,
     qemu,
+    websocket: o.websocket === undefined ? undefined : parseWebsocketConfig(o.websocket, `${path}.websocket`),
     plugins: v.array(o.plugins, `${path}.plugins`, (p, pp) => {
       const po = v.object(p, pp, ['name', 'options']);
       return { name: v.string(po.name, `${pp}.name`), options: po.options ?? {} };

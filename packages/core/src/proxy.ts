@@ -4,7 +4,7 @@
  */
 import { Subject, type Observable } from 'rxjs';
 import { errorReply, toPlain, type JsonPlain } from '@qmpmux/protocol';
-import { listen, type Conn, type Listener } from '@qmpmux/transports';
+import { listen, type Conn, type Listener, type WsListenOptions } from '@qmpmux/transports';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { createLogger, type Logger } from './log.ts';
 import { PluginHost } from './plugin-host.ts';
@@ -30,6 +30,8 @@ export interface ProxyOptions {
   log?: Logger;
   /** File mode for unix listener sockets. */
   unixMode?: number;
+  /** Options of `ws://` and `wss://` listeners (origins, token subprotocol, keepalive, maxPayload, console). */
+  websocket?: WsListenOptions;
 }
 
 export class Proxy implements ProxyApi {
@@ -117,7 +119,7 @@ export class Proxy implements ProxyApi {
     this.link.events$.subscribe((e) => this.onEvent(e));
     this.link.start();
     for (const addr of this.opts.listen) {
-      const l = await listen(addr, (c) => this.onConnection(c), { unixMode: this.opts.unixMode });
+      const l = await listen(addr, (c) => this.onConnection(c), { unixMode: this.opts.unixMode, ws: { ...this.opts.websocket, log: this.log.child('ws') } });
       this.listeners.push(l);
       this.log.info(`listening on ${l.bound}`);
     }

@@ -3,10 +3,14 @@ import { parseAddress, AddressError } from './address.ts';
 import type { Conn, ConnectionHandler, Listener } from './conn.ts';
 import { connectTcp, listenTcp } from './tcp.ts';
 import { connectUnix, listenUnix } from './unix.ts';
+import { listenWs } from './ws.ts';
+import type { WsListenOptions } from './ws-options.ts';
 
 export interface ListenOptions {
   /** File mode of a unix socket (default: umask). */
   unixMode?: number;
+  /** Origins, token subprotocol, keepalive, payload limit and console of `ws://`/`wss://` listeners (`wss://` takes `tls` too). */
+  ws?: WsListenOptions;
 }
 
 export async function listen(text: string, onConn: ConnectionHandler, opts: ListenOptions = {}): Promise<Listener> {
@@ -16,6 +20,8 @@ export async function listen(text: string, onConn: ConnectionHandler, opts: List
       return listenUnix(text, a.path, onConn, opts.unixMode);
     case 'tcp':
       return listenTcp(text, a.host, a.port, onConn);
+    case 'ws':
+      return listenWs(text, a, onConn, opts.ws);
     default:
       throw new AddressError(`listener '${text}': ${a.kind} listeners are not available in this build`);
   }
