@@ -1,5 +1,6 @@
 /** Every plugin this build knows, by config name. Each plugin package adds its line here. */
 import type { PluginDefinition } from '@qmpmux/core';
 import { clientsPlugin } from '@qmpmux/plugin-clients';
+import { eventReplayPlugin } from '@qmpmux/plugin-event-replay';
 
-export const AVAILABLE_PLUGINS: PluginDefinition<any>[] = [clientsPlugin];
+export const AVAILABLE_PLUGINS: PluginDefinition<any>[] = [clientsPlugin, eventReplayPlugin];

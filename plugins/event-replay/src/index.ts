@@ -1,0 +1,108 @@
+/**
+ * plugins/event-replay — history for late joiners. QEMU sends an event only to the monitors connected
+ * at that instant (QMP-NOTES §4); qmpmux sees every one, so it keeps them: a bounded ring (count, bytes,
+ * age), the latest event per (name, throttle key), and optionally an on-disk journal that survives a
+ * qmpmux restart.
+ *
+ * Commands (under the downstream-extension prefix):
+ * - `__org.qmpmux_replay-events` { "since-seq"?: int, "since-time"?: number, "names"?: [str] }: the
+ *   held events after that seq (or at/after that QEMU time, in seconds), in order, with their original
+ *   bytes, sent before the reply; replies { "first-seq", "last-seq", "count", "skipped", "lost" }.
+ * - `__org.qmpmux_query-last-events` { "names"?: [str] }: the latest event per (name, throttle key).
+ *
+ * And, by configuration, a replay right after qmp_capabilities, per principal and event names.
+ * See README.md for the options and the exact guarantees.
+ */
+import type { ClientInfo, JsonPlain, PluginDefinition } from '@qmpmux/core';
+import { checkArgs } from './args.ts';
+import { EventHistory, type ReplayQuery } from './history.ts';
+import { validateOptions, type EventReplayOptions } from './options.ts';
+
+export { DEFAULTS, type EventReplayOptions, type AutoReplayRule } from './options.ts';
+export { THROTTLE_KEYS } from './state.ts';
+
+const REPLAY_ARGS = { 'since-seq': 'int', 'since-time': 'number', names: 'str-list' } as const;
+const QUERY_ARGS = { names: 'str-list' } as const;
+
+export const eventReplayPlugin: PluginDefinition<EventReplayOptions> = {
+  name: 'event-replay',
+  validate: validateOptions,
+  create(options, ctx) {
+    const history = new EventHistory(options, ctx.log);
+    if (options.journal) ctx.proxy.continueEventSeq(history.openJournal(options.journal));
+    const replayCommand = `${ctx.commandPrefix}replay-events`;
+    const queryCommand = `${ctx.commandPrefix}query-last-events`;
+
+    /** Auto replay: the events a rule gives this client, or undefined when no rule matches. */
+    const autoReplay = (client: ClientInfo) => {
+      const rule = options.autoReplay.find((r) => !r.principals || (client.principal !== undefined && r.principals.includes(client.principal)));
+      if (!rule) return undefined;
+      const names = rule.names ? new Set(rule.names) : undefined;
+      if (rule.mode === 'history') return history.select({ names, maxAgeMs: rule.maxAgeMs }, ctx.proxy.lastEventSeq).events;
+      const from = rule.maxAgeMs === undefined ? Number.NEGATIVE_INFINITY : Date.now() - rule.maxAgeMs;
+      return history.state
+        .list(names)
+        .map((x) => x.event)
+        .filter((e) => e.at >= from);
+    };
+
+    return {
+      name: 'event-replay',
+
+      async onEvent(ev) {
+        history.record(ev);
+      },
+
+      async onNegotiated(client) {
+        // Synchronous up to deliverEvents: no live event can reach the client before its replay.
+        const events = autoReplay(client);
+        if (!events) return;
+        const sent = ctx.proxy.deliverEvents(client.id, events);
+        ctx.log.debug('replayed after negotiation', { client: client.id, principal: client.principal, sent });
+      },
+
+      async onCommand(cmd) {
+        if (cmd.command === replayCommand) {
+          const c = checkArgs(cmd.arguments, REPLAY_ARGS);
+          if ('error' in c) return { action: 'error', desc: c.error };
+          const sinceSeq = c.values['since-seq'] as number | undefined;
+          const sinceTime = c.values['since-time'] as number | undefined;
+          const names = c.values.names as string[] | undefined;
+          if (sinceSeq !== undefined && sinceSeq < 0) return { action: 'error', desc: "Parameter 'since-seq' expects a non-negative integer" };
+          if (sinceSeq !== undefined && sinceTime !== undefined) return { action: 'error', desc: "Parameters 'since-seq' and 'since-time' are mutually exclusive" };
+          const q: ReplayQuery = { sinceSeq, sinceUs: sinceTime === undefined ? undefined : Math.round(sinceTime * 1_000_000), names: names && new Set(names) };
+          // Selection and delivery in one synchronous step: the handover to live delivery is atomic.
+          const sel = history.select(q, ctx.proxy.lastEventSeq);
+          const count = ctx.proxy.deliverEvents(cmd.client.id, sel.events);
+          const reply: Record<string, JsonPlain> = {
+            'first-seq': sel.firstSeq,
+            'last-seq': sel.lastSeq,
+            count,
+            skipped: sel.events.length - count,
+            lost: sel.lost,
+          };
+          return { action: 'reply', return: reply };
+        }
+        if (cmd.command === queryCommand) {
+          const c = checkArgs(cmd.arguments, QUERY_ARGS);
+          if ('error' in c) return { action: 'error', desc: c.error };
+          const names = c.values.names as string[] | undefined;
+          const list: JsonPlain[] = history.state.list(names && new Set(names)).map(({ event, key }) => {
+            const v = event.value();
+            const o: Record<string, JsonPlain> = { event: event.name, seq: event.seq, timestamp: { seconds: v.timestamp.seconds, microseconds: v.timestamp.microseconds } };
+            if (v.data !== undefined) o.data = v.data;
+            if (key !== undefined) o.key = key;
+            return o;
+          });
+          return { action: 'reply', return: list };
+        }
+      },
+
+      async close() {
+        history.close(ctx.proxy.lastEventSeq);
+      },
+    };
+  },
+};
+
+export default eventReplayPlugin;
