@@ -11,6 +11,24 @@ import type { Logger } from '@qmpmux/core';
 export const DEFAULT_QEMU_BINARY = 'qemu-system-x86_64';
 export const DEFAULT_QEMU_ARGS = ['-M', 'none', '-display', 'none', '-nodefaults'];
 
+/**
+ * QEMU runs under a small sh watchdog holding a pipe from qmpmux on fd 3: when qmpmux goes away —
+ * even by SIGKILL — the pipe closes and the watchdog stops QEMU, so no VM is left orphaned. SIGTERM
+ * to the watchdog is passed on to QEMU. The watchdog exits with QEMU's status.
+ */
+const WATCHDOG = [
+  'exec 3<&0',
+  '"$0" "$@" </dev/null &',
+  'q=$!',
+  "trap 'kill -TERM $q 2>/dev/null' TERM INT",
+  '( read _ <&3; kill -TERM $q 2>/dev/null ) &',
+  'r=$!',
+  'wait $q; s=$?',
+  'while kill -0 $q 2>/dev/null; do wait $q; s=$?; done',
+  'kill $r 2>/dev/null',
+  'exit $s',
+].join('\n');
+
 export class ManagedQemu {
   readonly dir = mkdtempSync(join(tmpdir(), 'qmpmux-qemu-'));
   readonly socket = join(this.dir, 'qemu.qmp');
@@ -36,7 +54,12 @@ export class ManagedQemu {
     const argv = [...this.args, '-qmp', `unix:${this.socket},server=on,wait=off`];
     this.log.info(`starting ${this.binary} ${argv.join(' ')}`);
     const started = Date.now();
-    const child = spawn(this.binary, argv, { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn('/bin/sh', ['-c', WATCHDOG, this.binary, ...argv], { stdio: ['pipe', 'ignore', 'pipe'] });
+    child.stdin!.on('error', () => {});
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (d: string) => {
+      for (const l of d.split('\n')) if (l.trim()) this.log.warn(`QEMU: ${l.trim()}`);
+    });
     this.child = child;
     child.on('error', (e) => this.log.error(`cannot start QEMU: ${e.message}`));
     child.on('exit', (code, signal) => {
@@ -55,6 +78,7 @@ export class ManagedQemu {
     const child = this.child;
     if (child && child.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
+      child.stdin!.end(); // the watchdog stops QEMU
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 3000);
       await exited;

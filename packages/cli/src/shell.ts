@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { QmpClient, QmpError } from '@qmpmux/client';
+import { QmpClient } from '@qmpmux/client';
 import { serializeQemu, type JsonPlain } from '@qmpmux/protocol';
 
 const HISTORY = join(homedir(), '.qmpmux_history');
@@ -66,6 +66,7 @@ export async function shell(argv: string[]): Promise<number> {
   }
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: tty, history, historySize: HISTORY_MAX, prompt: '(QEMU) ' });
   let rawWaiter: (() => void) | undefined;
+  const closed = new Promise<void>((r) => qmp.messages$.subscribe({ complete: r }));
   qmp.messages$.subscribe((m) => {
     if (rawWaiter && !('event' in (m.value as object))) {
       out(m.raw.toString('latin1'));
@@ -83,17 +84,11 @@ export async function shell(argv: string[]): Promise<number> {
     }
     if (!cmd) return;
     if (tty) appendFileSync(HISTORY, line.trim() + '\n');
-    if ('raw' in cmd) {
-      const done = new Promise<void>((r) => (rawWaiter = r));
-      qmp.sendRaw(Buffer.from(cmd.raw, 'utf8'));
-      return done;
-    }
-    try {
-      out(`{"return": ${serializeQemu(await qmp.execute(cmd.command, cmd.args))}}`);
-    } catch (e) {
-      if (e instanceof QmpError) out(`{"error": {"class": ${serializeQemu(e.cls)}, "desc": ${serializeQemu(e.desc)}}}`);
-      else throw e;
-    }
+    // Like qmp-shell: commands go without an id, and the reply is printed exactly as received.
+    const text = 'raw' in cmd ? cmd.raw : `{"execute": ${serializeQemu(cmd.command)}${cmd.args ? `, "arguments": ${serializeQemu(cmd.args)}` : ''}}`;
+    const done = new Promise<void>((r) => (rawWaiter = r));
+    qmp.sendRaw(Buffer.from(text, 'utf8'));
+    await Promise.race([done, closed]);
   };
   if (tty) rl.prompt();
   for await (const line of rl) {

@@ -75,7 +75,11 @@ export async function listenServer(server: net.Server, address: string, host: st
   return {
     address,
     bound: `${address.split(':')[0]}:${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    // Stop listening now; connections already accepted belong to the core, which closes them
+    // (net.Server's close callback would wait for all of them).
+    close: async () => {
+      server.close();
+    },
   };
 }
 

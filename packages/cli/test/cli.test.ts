@@ -1,0 +1,114 @@
+/** The qmpmux command, run as a real process in front of a real QEMU. */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { QmpClient } from '@qmpmux/client';
+import { parseShellLine } from '../src/shell.ts';
+
+const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/qmpmux.mjs');
+
+function run(args: string[], input?: string): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('exit', (code) => res({ code, out, err }));
+    p.stdin.end(input ?? '');
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(pred: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await sleep(20);
+  }
+}
+
+describe('qmpmux serve (managed QEMU) and qmpmux shell', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qmpmux-cli-'));
+  const sock = join(dir, 'mux.sock');
+  let serve: ChildProcess | undefined;
+  after(() => {
+    serve?.kill('SIGKILL'); // the managed QEMU's watchdog stops it too
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts its own QEMU, serves clients on unix and TCP, and shuts down cleanly on SIGTERM', async () => {
+    serve = spawn(process.execPath, [BIN, 'serve', '--listen', `unix:${sock}`, '--listen', 'tcp:127.0.0.1:0', '--plugin', 'clients'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    serve.stderr!.on('data', (d) => (log += d));
+    await waitFor(() => /managed QEMU, pid (\d+)/.test(log) && /listening on tcp:127\.0\.0\.1:(\d+)/.test(log), 15_000, `startup; log: ${log}`);
+    const qemuPid = Number(/managed QEMU, pid (\d+)/.exec(log)![1]);
+    const port = /listening on tcp:127\.0\.0\.1:(\d+)/.exec(log)![1];
+    const a = await QmpClient.connect(`unix:${sock}`);
+    const b = await QmpClient.connect(`tcp:127.0.0.1:${port}`);
+    assert.equal(((await a.execute('query-status')) as { status: string }).status, 'running');
+    const clients = (await b.execute('__org.qmpmux_query-clients')) as { transport: string; pid?: number }[];
+    assert.deepEqual(clients.map((c) => c.transport).sort(), ['tcp', 'unix']);
+    assert.equal(clients.find((c) => c.transport === 'unix')!.pid, process.pid);
+    assert.ok(alive(qemuPid));
+    const exited = new Promise<number | null>((r) => serve!.once('exit', (code) => r(code)));
+    serve.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    await waitFor(() => a.closed && b.closed, 5000, 'clients closed');
+    assert.equal(existsSync(sock), false, 'socket file removed');
+    await waitFor(() => !alive(qemuPid), 5000, 'managed QEMU stopped');
+  });
+
+  it('shell: reads commands from stdin, prints replies and events', async () => {
+    serve = spawn(process.execPath, [BIN, 'serve', '--listen', `unix:${sock}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    serve.stderr!.on('data', (d) => (log += d));
+    await waitFor(() => /managed QEMU, pid/.test(log), 15_000, 'startup');
+    const r = await run(['shell', `unix:${sock}`], 'query-status\nstop\n{"execute":"cont","id":7}\nquery-command-line-options option=machine\nnope\n');
+    assert.equal(r.code, 0, r.err);
+    const lines = r.out.trim().split('\n');
+    assert.equal(lines[0], '{"return": {"status": "running", "singlestep": false, "running": true}}');
+    assert.ok(lines.some((l) => /"event": "STOP"/.test(l)));
+    assert.ok(lines.includes('{"return": {}, "id": 7}'), r.out);
+    assert.ok(lines.some((l) => l.startsWith('{"return": [{"parameters": [') && l.includes('"option": "machine"')));
+    assert.equal(lines[lines.length - 1], '{"error": {"class": "CommandNotFound", "desc": "The command nope has not been found"}}');
+    serve.kill('SIGTERM');
+    await new Promise((r) => serve!.once('exit', r));
+  });
+
+  it('a bad config file is refused at start-up, naming the field', async () => {
+    const cfg = join(dir, 'bad.json');
+    writeFileSync(cfg, JSON.stringify({ listen: ['unix:/tmp/x.sock'], limits: { maxClients: -1 } }));
+    const r = await run(['serve', '--config', cfg]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /config\.limits\.maxClients: expected an integer/);
+    writeFileSync(cfg, JSON.stringify({ plugins: [{ name: 'nosuch' }] }));
+    const r2 = await run(['serve', '--config', cfg]);
+    assert.equal(r2.code, 2);
+    assert.match(r2.err, /config\.plugins\[0\]\.name: unknown plugin 'nosuch'/);
+  });
+});
+
+describe('shell line parsing', () => {
+  it('reads commands, key=value arguments (JSON values, dotted keys) and raw JSON', () => {
+    assert.deepEqual(parseShellLine('query-status'), { command: 'query-status' });
+    assert.deepEqual(parseShellLine('  '), undefined);
+    assert.deepEqual(parseShellLine('device_del id=net0'), { command: 'device_del', args: { id: 'net0' } });
+    assert.deepEqual(parseShellLine('x a=1 b=true c=[1] d.e=f'), { command: 'x', args: { a: 1, b: true, c: [1], d: { e: 'f' } } });
+    assert.deepEqual(parseShellLine('{"execute":"stop"}'), { raw: '{"execute":"stop"}' });
+    assert.throws(() => parseShellLine('x novalue'), /expected key=value/);
+  });
+});
