@@ -1,6 +1,8 @@
 /** Every plugin this build knows, by config name. Each plugin package adds its line here. */
 import type { PluginDefinition } from '@qmpmux/core';
 import { clientsPlugin } from '@qmpmux/plugin-clients';
+import { policyPlugin } from '@qmpmux/plugin-policy';
+import { addClientAuthPlugin } from '@qmpmux/plugin-add-client-auth';
 import { eventReplayPlugin } from '@qmpmux/plugin-event-replay';
 
-export const AVAILABLE_PLUGINS: PluginDefinition<any>[] = [clientsPlugin, eventReplayPlugin];
+export const AVAILABLE_PLUGINS: PluginDefinition<any>[] = [clientsPlugin, policyPlugin, addClientAuthPlugin, eventReplayPlugin];

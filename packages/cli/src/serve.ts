@@ -1,5 +1,5 @@
 /** `qmpmux serve`: run the proxy in front of a QEMU (given, or started and supervised here). */
-import { Proxy, createLogger, loadConfig, resolvePlugins, parseConfig, type LogLevel } from '@qmpmux/core';
+import { Proxy, createLogger, loadConfig, resolvePlugins, parseConfig, type LogLevel, type Logger, type QmpmuxConfig } from '@qmpmux/core';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { parseArgs } from './args.ts';
 import { DEFAULT_QEMU_ARGS, DEFAULT_QEMU_BINARY, ManagedQemu } from './qemu.ts';
@@ -8,28 +8,41 @@ export { AVAILABLE_PLUGINS };
 
 export const SERVE_USAGE = `usage: qmpmux serve [--upstream unix:PATH|tcp:HOST:PORT] [--listen ADDR]... [--config FILE]
                     [--plugin NAME]... [--qemu-binary PATH] [--qemu-arg ARG]... [--log LEVEL]
-  --listen      unix:PATH, tcp:HOST:PORT, ws://HOST:PORT/PATH or wss://… (options: the config's
-                "websocket"; a browser GET of PATH opens the web console), repeatable
-                (default: unix:qmpmux.sock)
+  --listen      unix:PATH, tcp:HOST:PORT, tls:HOST:PORT (certificates: the config's "tls"),
+                ws://HOST:PORT/PATH or wss://… (options: the config's "websocket"; a browser
+                GET of PATH opens the web console), repeatable (default: unix:qmpmux.sock)
   --upstream    QEMU's QMP socket; without it qmpmux starts its own QEMU:
                 ${DEFAULT_QEMU_BINARY} ${DEFAULT_QEMU_ARGS.join(' ')} -qmp unix:…
   --qemu-arg    replaces the default QEMU arguments (repeat for each)
-  --plugin      enable a plugin with default options (${AVAILABLE_PLUGINS.map((p) => p.name).join(', ')})`;
+  --plugin      enable a plugin with default options (${AVAILABLE_PLUGINS.map((p) => p.name).join(', ')})
+SIGHUP re-reads --config and gives the plugins their new options, all or nothing, keeping clients
+connected; an invalid file is reported and the running configuration stays.`;
 
 export async function serve(argv: string[]): Promise<number> {
   const { opts } = parseArgs(argv, { values: ['upstream', 'config', 'qemu-binary', 'log'], repeat: ['listen', 'plugin', 'qemu-arg'] });
   const cfg = opts.config ? loadConfig(opts.config as string) : parseConfig({});
-  for (const name of (opts.plugin as string[] | undefined) ?? []) if (!cfg.plugins.some((p) => p.name === name)) cfg.plugins.push({ name, options: {} });
+  const withFlags = (c: QmpmuxConfig) => {
+    for (const name of (opts.plugin as string[] | undefined) ?? []) if (!c.plugins.some((p) => p.name === name)) c.plugins.push({ name, options: {} });
+    return c;
+  };
+  withFlags(cfg);
   const log = createLogger('qmpmux', ((opts.log as string) ?? cfg.log ?? process.env.QMPMUX_LOG ?? 'info') as LogLevel);
   const listen = (opts.listen as string[] | undefined) ?? (cfg.listen.length ? cfg.listen : ['unix:qmpmux.sock']);
   let upstream = (opts.upstream as string | undefined) ?? cfg.upstream;
   let qemu: ManagedQemu | undefined;
   if (!upstream) {
     qemu = new ManagedQemu((opts['qemu-binary'] as string) ?? cfg.qemu?.binary ?? DEFAULT_QEMU_BINARY, (opts['qemu-arg'] as string[]) ?? cfg.qemu?.args ?? DEFAULT_QEMU_ARGS, log.child('qemu'));
-    qemu.start();
     upstream = qemu.upstream;
   }
-  const proxy = await Proxy.create({ upstream, listen, limits: cfg.limits, unixMode: cfg.unixMode, websocket: cfg.websocket, plugins: resolvePlugins(cfg, AVAILABLE_PLUGINS), log });
+  // Everything that can be refused (plugins, their options) is checked before QEMU starts.
+  let proxy: Proxy;
+  try {
+    proxy = await Proxy.create({ upstream, listen, limits: cfg.limits, unixMode: cfg.unixMode, tls: cfg.tls, websocket: cfg.websocket, plugins: resolvePlugins(cfg, AVAILABLE_PLUGINS), log });
+  } catch (e) {
+    await qemu?.stop();
+    throw e;
+  }
+  qemu?.start();
   try {
     await proxy.start();
   } catch (e) {
@@ -38,6 +51,8 @@ export async function serve(argv: string[]): Promise<number> {
     throw e;
   }
   log.info(`upstream ${upstream}${qemu ? ` (managed QEMU, pid ${qemu.pid})` : ''}`);
+  const onHup = () => void reload(proxy, opts.config as string | undefined, withFlags, cfg, log);
+  process.on('SIGHUP', onHup);
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
       log.info(`${sig}: shutting down`);
@@ -46,8 +61,23 @@ export async function serve(argv: string[]): Promise<number> {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   });
+  process.off('SIGHUP', onHup);
   await proxy.stop();
   await qemu?.stop();
   log.info('stopped');
   return 0;
+}
+
+/** SIGHUP: re-read the config file and reconfigure the plugins; on any error keep what runs. */
+async function reload(proxy: Proxy, file: string | undefined, withFlags: (c: QmpmuxConfig) => QmpmuxConfig, started: QmpmuxConfig, log: Logger): Promise<void> {
+  if (!file) return log.warn('SIGHUP: no --config file to reload; nothing changed');
+  try {
+    const cfg = withFlags(loadConfig(file));
+    await proxy.reload(resolvePlugins(cfg, AVAILABLE_PLUGINS));
+    const restart = (['upstream', 'listen', 'unixMode', 'limits', 'tls', 'websocket', 'qemu', 'log'] as const).filter((k) => JSON.stringify(cfg[k]) !== JSON.stringify(started[k]));
+    if (restart.length) log.warn(`SIGHUP: changes to ${restart.join(', ')} take effect only after a restart`);
+    log.info(`SIGHUP: configuration reloaded from ${file}`);
+  } catch (e) {
+    log.error(`SIGHUP: configuration not reloaded, the previous one stays: ${(e as Error).message}`);
+  }
 }

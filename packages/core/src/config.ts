@@ -8,9 +8,15 @@
  *     "log": "info",
  *     "limits": { "maxClients": 64 },
  *     "qemu": { "binary": "qemu-system-x86_64", "args": ["-M", "none"] },
+ *     "tls": { "cert": "/etc/qmpmux/server.pem", "key": "/etc/qmpmux/server-key.pem", "ca": "/etc/qmpmux/clients-ca.pem" },
  *     "websocket": { "origins": ["https://ops.example"], "keepaliveMs": 30000, "maxPayload": 1048576 },
  *     "plugins": [ { "name": "clients", "options": {} } ]
  *   }
+ *
+ * `tls` is the material of `tls:` (and `wss://`) listeners: `cert` and `key` are required, `ca` (the CA
+ * that signs client certificates) makes the listener ask clients for a certificate, and
+ * `requireClientCert` (default: true when `ca` is given) refuses a client without a verified one in
+ * the handshake itself. A presented certificate that does not verify is always refused.
  */
 import { readFileSync } from 'node:fs';
 import type { WsListenOptions } from '@qmpmux/transports';
@@ -28,12 +34,13 @@ export interface QmpmuxConfig {
   log?: LogLevel;
   limits: Partial<Limits>;
   qemu?: { binary?: string; args?: string[] };
+  tls?: { cert: string; key: string; ca?: string; requireClientCert: boolean };
   /** Options of `ws://`/`wss://` listeners (config-websocket.ts). */
   websocket?: WsListenOptions;
   plugins: { name: string; options: unknown }[];
 }
 
-const TOP = ['upstream', 'listen', 'unixMode', 'log', 'limits', 'qemu', 'websocket', 'plugins'] as const;
+const TOP = ['upstream', 'listen', 'unixMode', 'log', 'limits', 'qemu', 'tls', 'websocket', 'plugins'] as const;
 
 export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
   const o = v.object(raw, path, TOP);
@@ -50,6 +57,13 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
     const q = v.object(o.qemu, `${path}.qemu`, ['binary', 'args']);
     qemu = { binary: v.optString(q.binary, `${path}.qemu.binary`), args: q.args === undefined ? undefined : v.array(q.args, `${path}.qemu.args`, v.string) };
   }
+  let tls: QmpmuxConfig['tls'];
+  if (o.tls !== undefined) {
+    const t = v.object(o.tls, `${path}.tls`, ['cert', 'key', 'ca', 'requireClientCert']);
+    const ca = v.optString(t.ca, `${path}.tls.ca`);
+    tls = { cert: v.string(t.cert, `${path}.tls.cert`), key: v.string(t.key, `${path}.tls.key`), ca, requireClientCert: v.bool(t.requireClientCert, `${path}.tls.requireClientCert`, ca !== undefined) };
+    if (tls.requireClientCert && ca === undefined) throw new ConfigError(`${path}.tls.requireClientCert`, 'needs tls.ca, the CA that signs client certificates');
+  }
   return {
     upstream: v.optString(o.upstream, `${path}.upstream`),
     listen: v.array(o.listen, `${path}.listen`, v.string),
@@ -57,6 +71,7 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
     log: o.log === undefined ? undefined : v.oneOf(o.log, `${path}.log`, ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
     limits,
     qemu,
+    tls,
     websocket: o.websocket === undefined ? undefined : parseWebsocketConfig(o.websocket, `${path}.websocket`),
     plugins: v.array(o.plugins, `${path}.plugins`, (p, pp) => {
       const po = v.object(p, pp, ['name', 'options']);

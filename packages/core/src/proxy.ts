@@ -4,10 +4,10 @@
  */
 import { Subject, type Observable } from 'rxjs';
 import { errorReply, toPlain, type JsonPlain } from '@qmpmux/protocol';
-import { listen, type Conn, type Listener, type WsListenOptions } from '@qmpmux/transports';
+import { isLoopback, listen, parseAddress, type Conn, type Listener, type TlsListenOptions, type WsListenOptions } from '@qmpmux/transports';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { createLogger, type Logger } from './log.ts';
-import { PluginHost } from './plugin-host.ts';
+import { PluginError, PluginHost } from './plugin-host.ts';
 import { Session } from './session.ts';
 import { COMMAND_PREFIX, type ClientInfo, type Plugin, type PluginDefinition, type ProxyApi, type QmpEvent } from './types.ts';
 import { UpstreamLink, type UpstreamState } from './upstream.ts';
@@ -30,8 +30,18 @@ export interface ProxyOptions {
   log?: Logger;
   /** File mode for unix listener sockets. */
   unixMode?: number;
+  /** Certificate, key and client CA for `tls:` and `wss://` listeners. */
+  tls?: TlsListenOptions;
   /** Options of `ws://` and `wss://` listeners (origins, token subprotocol, keepalive, maxPayload, console). */
   websocket?: WsListenOptions;
+}
+
+/** A running plugin with the options it was given (raw, as configured) and took (validated). */
+interface Loaded {
+  definition: PluginDefinition<any>;
+  plugin: Plugin;
+  raw: unknown;
+  options: unknown;
 }
 
 export class Proxy implements ProxyApi {
@@ -47,6 +57,8 @@ export class Proxy implements ProxyApi {
   private stopping = false;
   private eventChain: Promise<void> = Promise.resolve();
   private pendingEvents = 0;
+  private loaded: Loaded[] = [];
+  private reloading: Promise<void> = Promise.resolve();
 
   private constructor(private readonly opts: ProxyOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -59,18 +71,68 @@ export class Proxy implements ProxyApi {
     const p = new Proxy(opts);
     const specs = opts.plugins ?? [];
     const seen = new Set<string>();
-    const plugins: Plugin[] = [];
     for (const [i, spec] of specs.entries()) {
       const def = spec.definition;
       for (const r of def.requires ?? []) {
         if (!seen.has(r)) throw new ConfigError(`plugins[${i}]`, `plugin '${def.name}' requires plugin '${r}' to be configured before it`);
       }
-      const options = def.validate(spec.options ?? {}, `plugins[${i}].options`);
-      plugins.push(await def.create(options, { name: def.name, log: p.log.child(def.name), proxy: p, commandPrefix: COMMAND_PREFIX }));
+      const raw = spec.options ?? {};
+      const options = def.validate(raw, `plugins[${i}].options`);
+      const plugin = await def.create(options, { name: def.name, log: p.log.child(def.name), proxy: p, commandPrefix: COMMAND_PREFIX });
+      p.loaded.push({ definition: def, plugin, raw, options });
       seen.add(def.name);
     }
-    p.host = new PluginHost(plugins, p.log.child('plugins'));
+    p.host = new PluginHost(
+      p.loaded.map((l) => l.plugin),
+      p.log.child('plugins'),
+    );
     return p;
+  }
+
+  /**
+   * Give the running plugins new options (config reload), all or nothing. The plugin list must be the
+   * same as at start (same names, same order: adding, removing or reordering plugins needs a restart).
+   * Every plugin's new options are validated first; any failure throws ConfigError and changes nothing.
+   * Then each plugin with `reconfigure` gets its new options, in order (also when the text of its
+   * options did not change: they may name files to read again, such as token files); a plugin without
+   * it must keep options equal to what it has. If a `reconfigure` throws, the plugins already
+   * reconfigured get their previous options back and the error (a PluginError) is thrown.
+   * Connected clients stay connected. Reloads run one at a time.
+   */
+  reload(specs: readonly PluginSpec[]): Promise<void> {
+    const run = this.reloading.then(() => this.reloadNow(specs));
+    this.reloading = run.catch(() => {});
+    return run;
+  }
+
+  private async reloadNow(specs: readonly PluginSpec[]): Promise<void> {
+    const names = (list: readonly { definition: PluginDefinition<any> }[]) => list.map((x) => x.definition.name).join(', ') || '(none)';
+    if (specs.length !== this.loaded.length || specs.some((sp, i) => sp.definition.name !== this.loaded[i]!.definition.name)) {
+      throw new ConfigError('plugins', `the list of plugins changed (running: ${names(this.loaded)}; new: ${names(specs)}); restart qmpmux to add, remove or reorder plugins`);
+    }
+    const next = specs.map((spec, i) => {
+      const l = this.loaded[i]!;
+      const raw = spec.options ?? {};
+      const options = l.definition.validate(raw, `plugins[${i}].options`);
+      if (!l.plugin.reconfigure && JSON.stringify(raw) !== JSON.stringify(l.raw)) {
+        throw new ConfigError(`plugins[${i}].options`, `plugin '${l.definition.name}' cannot change its options while running; restart qmpmux`);
+      }
+      return { ...l, raw, options };
+    });
+    const done: Loaded[] = [];
+    for (const [i, n] of next.entries()) {
+      if (!n.plugin.reconfigure) continue;
+      try {
+        await n.plugin.reconfigure(n.options);
+        done.push(this.loaded[i]!);
+      } catch (e) {
+        for (const old of done.reverse()) {
+          await old.plugin.reconfigure!(old.options).catch((e2: unknown) => this.log.error(new PluginError(old.definition.name, 'reconfigure (rollback)', e2).message));
+        }
+        throw new PluginError(n.definition.name, 'reconfigure', e);
+      }
+    }
+    this.loaded = next;
   }
 
   // ---- ProxyApi ------------------------------------------------------------------------------------
@@ -111,6 +173,9 @@ export class Proxy implements ProxyApi {
   disconnect(clientId: number, reason: string): void {
     this.sessions.get(clientId)?.close(reason);
   }
+  get ownCommands(): readonly string[] {
+    return [...new Set(this.loaded.flatMap((l) => l.plugin.commands ?? []))];
+  }
 
   // ---- life ----------------------------------------------------------------------------------------
 
@@ -119,9 +184,18 @@ export class Proxy implements ProxyApi {
     this.link.events$.subscribe((e) => this.onEvent(e));
     this.link.start();
     for (const addr of this.opts.listen) {
-      const l = await listen(addr, (c) => this.onConnection(c), { unixMode: this.opts.unixMode, ws: { ...this.opts.websocket, log: this.log.child('ws') } });
+      const l = await listen(addr, (c) => this.onConnection(c), {
+        unixMode: this.opts.unixMode,
+        tls: this.opts.tls,
+        ws: { ...this.opts.websocket, log: this.log.child('ws') },
+        onClientError: (err, peer) => this.log.info('connection failed before it started', { listener: addr, peer, error: err.message }),
+      });
       this.listeners.push(l);
       this.log.info(`listening on ${l.bound}`);
+      const a = parseAddress(addr);
+      if (a.kind === 'tcp' && !isLoopback(a.host)) {
+        this.log.warn(`plain TCP on a non-loopback address (${l.bound}): anyone who can reach it can use the monitor, unencrypted; prefer tls:${a.host}:${a.port} or a unix socket`);
+      }
     }
   }
 

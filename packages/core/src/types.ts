@@ -90,6 +90,17 @@ export type ConnectVerdict = { action: 'refuse'; reason: string };
 
 export interface Plugin {
   readonly name: string;
+  /**
+   * qmpmux's own commands this plugin answers (full names, `${ctx.commandPrefix}…`). Declared so that
+   * others can list them (ProxyApi.ownCommands), e.g. the policy plugin in `query-commands`.
+   */
+  readonly commands?: readonly string[];
+  /**
+   * Take new options at run time (config reload, SIGHUP), already validated by the definition. Apply
+   * them whole or throw without changing anything. A plugin without this hook keeps its options: a
+   * reload that changes them is refused (restart instead). See Proxy.reload.
+   */
+  reconfigure?(options: unknown): Promise<void>;
   onClientConnect?(client: ClientInfo): Promise<ConnectVerdict | void>;
   onNegotiated?(client: ClientInfo): Promise<void>;
   onCommand?(cmd: CommandContext): Promise<CommandVerdict | void>;
@@ -125,6 +136,8 @@ export interface ProxyApi {
   continueEventSeq(seq: number): void;
   /** Disconnect a client (with a log line naming the reason). */
   disconnect(clientId: number, reason: string): void;
+  /** qmpmux's own commands: every plugin's `commands`, in plugin order, each name once. */
+  readonly ownCommands: readonly string[];
 }
 
 export interface PluginContext {

@@ -20,7 +20,11 @@ export interface Peer {
   pid?: number;
   uid?: number;
   gid?: number;
-  /** TLS client certificate, when one was presented and verified. */
+  /**
+   * TLS client certificate, when one was presented and verified. `subject` in certificate order with
+   * RFC 4514 escaping (`O=Example\, Inc,CN=ops`); `subjectAltNames` as `DNS:a.example`,
+   * `IP Address:10.0.0.1`, `URI:spiffe://…`, `email:…`; `fingerprint256` as `AB:CD:…`.
+   */
   certificate?: { subject: string; subjectAltNames: string[]; fingerprint256: string };
   /** A bearer token presented by the peer (WebSocket), checked by the policy plugin. */
   token?: string;

@@ -2,6 +2,7 @@
 import { parseAddress, AddressError } from './address.ts';
 import type { Conn, ConnectionHandler, Listener } from './conn.ts';
 import { connectTcp, listenTcp } from './tcp.ts';
+import { listenTls, type TlsListenOptions } from './tls.ts';
 import { connectUnix, listenUnix } from './unix.ts';
 import { listenWs } from './ws.ts';
 import type { WsListenOptions } from './ws-options.ts';
@@ -9,6 +10,10 @@ import type { WsListenOptions } from './ws-options.ts';
 export interface ListenOptions {
   /** File mode of a unix socket (default: umask). */
   unixMode?: number;
+  /** Certificate, key and client-CA paths for `tls:` listeners (required by them). */
+  tls?: TlsListenOptions;
+  /** A connection that failed before it became a Conn (e.g. a TLS handshake refused): for logging. */
+  onClientError?: (err: Error, peer: string) => void;
   /** Origins, token subprotocol, keepalive, payload limit and console of `ws://`/`wss://` listeners (`wss://` takes `tls` too). */
   ws?: WsListenOptions;
 }
@@ -20,10 +25,10 @@ export async function listen(text: string, onConn: ConnectionHandler, opts: List
       return listenUnix(text, a.path, onConn, opts.unixMode);
     case 'tcp':
       return listenTcp(text, a.host, a.port, onConn);
+    case 'tls':
+      return listenTls(text, a.host, a.port, onConn, opts.tls, opts.onClientError);
     case 'ws':
-      return listenWs(text, a, onConn, opts.ws);
-    default:
-      throw new AddressError(`listener '${text}': ${a.kind} listeners are not available in this build`);
+      return listenWs(text, a, onConn, opts.ws, opts.tls, opts.onClientError);
   }
 }
 

@@ -19,6 +19,7 @@ export const clientsPlugin: PluginDefinition<ClientsOptions> = {
     const command = `${ctx.commandPrefix}query-clients`;
     return {
       name: 'clients',
+      commands: [command],
       async onCommand(cmd) {
         if (cmd.command !== command) return;
         if (cmd.arguments && Object.keys(cmd.arguments).length) {

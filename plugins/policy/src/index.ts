@@ -1,0 +1,141 @@
+/**
+ * plugins/policy — principals and command policy.
+ *
+ * Without this plugin qmpmux is transparent: every client may run everything, and the unix socket's
+ * file mode is the gate, as with QEMU's own socket. With it:
+ * - onClientConnect maps each connection to the first principal that matches it (see match.ts) and sets
+ *   ClientInfo.principal. A connection that matches none is refused before the greeting, unless
+ *   `unmatched` names a fallback principal. Refusing is the default because a connection nobody named
+ *   comes from someone the operator did not plan for: even read-only access shows block device paths,
+ *   chardevs and the VM's event stream. A fallback is an explicit choice.
+ * - onCommand checks every command (in-band and exec-oob) against the principal's rules (rules.ts)
+ *   before it reaches QEMU or a later plugin; a refusal is a GenericError naming command and principal.
+ * - onReply filters `query-commands` to what the principal may run, and appends qmpmux's own commands
+ *   (ProxyApi.ownCommands) that it may run.
+ * - `__org.qmpmux_query-principal` answers `{"principal": NAME}` for the asking connection.
+ * - reconfigure (SIGHUP) swaps the whole policy at once and maps connected clients again: a client
+ *   whose connection no longer matches any principal stays connected, but every command it sends is
+ *   refused.
+ * Options: see options.ts.
+ */
+import type { ClientInfo, JsonPlain, Peer, PluginContext, PluginDefinition } from '@qmpmux/core';
+import { describePeer } from './match.ts';
+import { parsePolicyOptions, type PolicyOptions, type Principal } from './options.ts';
+import { decide } from './rules.ts';
+
+export { parsePolicyOptions, MIN_TOKEN_LENGTH, type PolicyOptions, type Principal } from './options.ts';
+export { decide, glob, PROFILES, PROFILE_NAMES, type ProfileName, type CommandRules } from './rules.ts';
+export { describePeer, subjectAttributes } from './match.ts';
+export { lookupUser, lookupGroup } from './identity.ts';
+
+const ATTR = 'policy';
+
+/** What the plugin keeps per client (ClientInfo.attributes.get('policy')). */
+export interface ClientPolicy {
+  /** undefined: no principal (only after a reload). */
+  principal: string | undefined;
+  /** How it was chosen, for logs: `uid 1000`, `unmatched fallback`, … */
+  via: string;
+}
+
+/** The first principal that matches, and the criteria that matched. */
+export function resolvePrincipal(opts: PolicyOptions, peer: Peer): ClientPolicy | undefined {
+  for (const p of opts.principals) {
+    for (const entry of p.match) {
+      if (entry.length && entry.every((c) => c.test(peer))) return { principal: p.name, via: entry.map((c) => c.what).join(' and ') };
+    }
+  }
+  if (opts.unmatched !== undefined) return { principal: opts.unmatched, via: 'unmatched fallback' };
+  return undefined;
+}
+
+export const policyPlugin: PluginDefinition<PolicyOptions> = {
+  name: 'policy',
+  validate: parsePolicyOptions,
+  create(initial, ctx: PluginContext) {
+    const log = ctx.log;
+    const whoami = `${ctx.commandPrefix}query-principal`;
+    let opts = initial;
+    let byName = new Map(opts.principals.map((p) => [p.name, p]));
+    for (const w of opts.warnings) log.warn(w);
+
+    const state = (c: ClientInfo) => c.attributes.get(ATTR) as ClientPolicy | undefined;
+    const assign = (c: ClientInfo, s: ClientPolicy) => {
+      c.attributes.set(ATTR, s);
+      c.principal = s.principal;
+    };
+    const permitted = (p: Principal | undefined, command: string) => (p ? decide(p, command).permitted : false);
+
+    return {
+      name: 'policy',
+      commands: [whoami],
+
+      async onClientConnect(client) {
+        const s = resolvePrincipal(opts, client.peer);
+        if (!s) {
+          const reason = `no principal matches this connection (${describePeer(client.peer)})`;
+          log.info('connection refused', { client: client.id, reason });
+          return { action: 'refuse', reason };
+        }
+        assign(client, s);
+        log.info('client connected', { client: client.id, principal: s.principal, via: s.via, peer: describePeer(client.peer) });
+      },
+
+      async onCommand(cmd) {
+        const s = state(cmd.client);
+        const principal = s?.principal;
+        if (principal === undefined) {
+          log.info('command refused', { client: cmd.client.id, command: cmd.command, why: 'no principal' });
+          return { action: 'error', desc: `qmpmux: command '${cmd.command}' refused: this connection matches no principal since the configuration was reloaded` };
+        }
+        const d = decide(byName.get(principal)!, cmd.command);
+        if (!d.permitted) {
+          log.info('command refused', { client: cmd.client.id, principal, command: cmd.command, why: d.why });
+          return { action: 'error', desc: `qmpmux: command '${cmd.command}' is not permitted for principal '${principal}'` };
+        }
+        log.debug('command permitted', { client: cmd.client.id, principal, command: cmd.command, why: d.why });
+        if (cmd.command === whoami) {
+          const extra = Object.keys(cmd.arguments ?? {});
+          if (extra.length) return { action: 'error', desc: `Parameter '${extra[0]}' is unexpected` };
+          return { action: 'reply', return: { principal } };
+        }
+      },
+
+      async onReply(reply) {
+        if (reply.command.command !== 'query-commands') return;
+        const r = reply.result();
+        if (!('return' in r) || !Array.isArray(r.return)) return;
+        const p = byName.get(state(reply.command.client)?.principal ?? '');
+        const names = new Set<string>();
+        const list: JsonPlain[] = [];
+        for (const e of r.return) {
+          const name = (e as { name?: unknown } | null)?.name;
+          if (typeof name !== 'string' || !permitted(p, name)) continue;
+          names.add(name);
+          list.push(e);
+        }
+        for (const name of ctx.proxy.ownCommands) if (!names.has(name) && permitted(p, name)) list.push({ name });
+        return { action: 'replace', return: list };
+      },
+
+      async reconfigure(next) {
+        const n = next as PolicyOptions;
+        opts = n;
+        byName = new Map(n.principals.map((p) => [p.name, p]));
+        for (const w of n.warnings) log.warn(w);
+        for (const c of ctx.proxy.clients.values()) {
+          const before = state(c);
+          if (!before) continue;
+          const after = resolvePrincipal(n, c.peer) ?? { principal: undefined, via: 'no principal matches any more' };
+          if (after.principal !== before.principal) {
+            log.info('client principal changed by reload', { client: c.id, from: before.principal ?? null, to: after.principal ?? null, via: after.via });
+          }
+          assign(c, after);
+        }
+        log.info('policy reloaded', { principals: n.principals.map((p) => p.name), unmatched: n.unmatched ?? 'refuse' });
+      },
+    };
+  },
+};
+
+export default policyPlugin;
