@@ -111,6 +111,8 @@ export class UnixSocket extends EventEmitter<SocketEvents> {
   #head = 0; // index of the first pending entry in #queue
   #queued = 0; // bytes not yet written
   #paused = true;
+  /** Events armed on the poll handle; uv_poll_start() re-registers with epoll, so only on change. */
+  #armed = -1;
   #ending = false;
   #closing = false;
   #closeErr: Error | undefined;
@@ -246,6 +248,8 @@ export class UnixSocket extends EventEmitter<SocketEvents> {
     if (this.#closing) return;
     const n = native();
     const mask = (this.#paused ? 0 : n.READABLE) | (this.#queued > 0 ? n.WRITABLE : 0);
+    if (mask === this.#armed) return;
+    this.#armed = mask;
     const r = this.#handle.setEvents(mask);
     if (r < 0) this.#close(errnoError(-r, 'poll'));
   }
