@@ -9,3 +9,15 @@ export { parseConfig, loadConfig, resolvePlugins, type QmpmuxConfig } from './co
 export { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
 export * as validate from './validate.ts';
 export * from './types.ts';
+export {
+  collectOwnCommands,
+  extendIntrospection,
+  extendQmpSchema,
+  extendQueryCommands,
+  ownCommandName,
+  INTROSPECTION_COMMANDS,
+  type OwnBuiltinType,
+  type OwnCommand,
+  type OwnCommandDeclaration,
+  type OwnType,
+} from './introspection.ts';

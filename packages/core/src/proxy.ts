@@ -8,6 +8,7 @@ import { isLoopback, listen, parseAddress, type Conn, type Listener, type TlsLis
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { createLogger, type Logger } from './log.ts';
 import { PluginError, PluginHost } from './plugin-host.ts';
+import { ownCommandName } from './introspection.ts';
 import { Session } from './session.ts';
 import { COMMAND_PREFIX, type ClientInfo, type Plugin, type PluginDefinition, type ProxyApi, type QmpEvent } from './types.ts';
 import { UpstreamLink, type UpstreamState } from './upstream.ts';
@@ -174,7 +175,7 @@ export class Proxy implements ProxyApi {
     this.sessions.get(clientId)?.close(reason);
   }
   get ownCommands(): readonly string[] {
-    return [...new Set(this.loaded.flatMap((l) => l.plugin.commands ?? []))];
+    return [...new Set(this.loaded.flatMap((l) => (l.plugin.commands ?? []).map(ownCommandName)))];
   }
 
   // ---- life ----------------------------------------------------------------------------------------

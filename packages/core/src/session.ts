@@ -10,6 +10,7 @@ import { QmpFramer, checkEnvelope, errorReply, returnReply, serializeQemu, toPla
 import type { Conn } from '@qmpmux/transports';
 import { QMPMUX_ERRORS } from './errors.ts';
 import { FdSlot, type FdBundle } from './fd-slot.ts';
+import { INTROSPECTION_COMMANDS, collectOwnCommands, extendIntrospection } from './introspection.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './log.ts';
 import type { PluginHost } from './plugin-host.ts';
@@ -303,9 +304,25 @@ export class Session implements ClientInfo {
   private finish(ctx: CommandContext, item: Item, reply: string | UpstreamReply, source: 'qemu' | 'plugin' | 'qmpmux', executed: string, answeredBy: number, upstream: UpstreamReply | undefined): void {
     if (this.phase === 'closed') return;
     const plugins = this.deps.plugins;
+    let parsed: ReturnType<UpstreamReply['result']> | undefined;
+    if (upstream && INTROSPECTION_COMMANDS.has(executed)) {
+      // qmpmux's own commands join QEMU's query-commands/query-qmp-schema before any plugin sees the reply.
+      const own = collectOwnCommands(plugins.plugins);
+      const r = own.length ? upstream.result() : undefined;
+      let extended: JsonPlain[] | undefined;
+      try {
+        extended = r && 'return' in r ? extendIntrospection(executed, r.return, own) : undefined;
+      } catch (e) {
+        this.deps.log.error(`a plugin's command declaration cannot be introspected: ${(e as Error).message}; ${executed} answered as QEMU did`);
+      }
+      if (extended) {
+        parsed = { return: extended };
+        reply = returnReply(serializeQemu(extended), ctx.idText);
+        upstream = undefined;
+      }
+    }
     const plain = () => (typeof reply === 'string' ? Buffer.from(reply + CRLF, 'latin1') : reply.forClient(ctx.idText));
     if (!plugins.hasReplyHooks || source === 'qmpmux') return this.complete(item, plain(), !ctx.oob);
-    let parsed: ReturnType<UpstreamReply['result']> | undefined;
     const result = () => (parsed ??= upstream ? upstream.result() : parseReplyText(reply as string));
     void plugins.reply({ command: ctx, source, executed, result }, answeredBy).then((v: ReplyVerdict | void) => {
       const out = v ? line('error' in v ? errorReply(v.error.class, v.error.desc, ctx.idText) : returnReply(serializeQemu(v.return), ctx.idText)) : plain();

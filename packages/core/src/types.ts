@@ -18,6 +18,7 @@ import type { Observable } from 'rxjs';
 import type { JsonPlain, QmpErrorClass } from '@qmpmux/protocol';
 import type { Peer } from '@qmpmux/transports';
 import type { Logger } from './log.ts';
+import type { OwnCommandDeclaration } from './introspection.ts';
 import type { UpstreamState } from './upstream.ts';
 
 export type { JsonPlain, QmpErrorClass, Peer };
@@ -91,10 +92,12 @@ export type ConnectVerdict = { action: 'refuse'; reason: string };
 export interface Plugin {
   readonly name: string;
   /**
-   * qmpmux's own commands this plugin answers (full names, `${ctx.commandPrefix}…`). Declared so that
-   * others can list them (ProxyApi.ownCommands), e.g. the policy plugin in `query-commands`.
+   * qmpmux's own commands this plugin answers (full names, `${ctx.commandPrefix}…`): a name, or an
+   * OwnCommand with QAPI-like argument and return types. Declared so that others can list them
+   * (ProxyApi.ownCommands), e.g. the policy plugin in `query-commands`, and so that the core adds them
+   * to QEMU's `query-commands` and `query-qmp-schema` replies (see introspection.ts).
    */
-  readonly commands?: readonly string[];
+  readonly commands?: readonly OwnCommandDeclaration[];
   /**
    * Take new options at run time (config reload, SIGHUP), already validated by the definition. Apply
    * them whole or throw without changing anything. A plugin without this hook keeps its options: a

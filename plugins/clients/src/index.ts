@@ -19,7 +19,27 @@ export const clientsPlugin: PluginDefinition<ClientsOptions> = {
     const command = `${ctx.commandPrefix}query-clients`;
     return {
       name: 'clients',
-      commands: [command],
+      commands: [
+        {
+          name: command,
+          returns: [
+            {
+              id: 'int',
+              transport: 'str',
+              address: 'str',
+              negotiated: 'bool',
+              oob: 'bool',
+              'connected-at': 'int',
+              commands: 'int',
+              events: 'int',
+              '*pid': 'int',
+              '*uid': 'int',
+              '*gid': 'int',
+              '*principal': 'str',
+            },
+          ],
+        },
+      ],
       async onCommand(cmd) {
         if (cmd.command !== command) return;
         if (cmd.arguments && Object.keys(cmd.arguments).length) {

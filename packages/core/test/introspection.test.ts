@@ -1,0 +1,60 @@
+// How declared own commands join QEMU's query-commands and query-qmp-schema replies (introspection.ts),
+// on QEMU 7.2's recorded query-qmp-schema. The same through a running qmpmux against real QEMU:
+// e2e/test/introspection.test.ts.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { JsonPlain } from '@qmpmux/protocol';
+import { collectOwnCommands, extendIntrospection, extendQmpSchema, extendQueryCommands, type OwnCommand } from '../src/index.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+type Entry = { name: string; 'meta-type': string; [k: string]: any };
+const recorded = JSON.parse(readFileSync(resolve(here, '../../../../shared/qapi/qemu-7.2-query-qmp-schema.json'), 'utf8')) as Entry[];
+
+describe('own commands in introspection', () => {
+  it('collects declarations in plugin order, each name once, a bare name as no arguments returning any', () => {
+    const own = collectOwnCommands([{ commands: ['__org.qmpmux_a', { name: '__org.qmpmux_b', returns: 'str' }] }, {}, { commands: ['__org.qmpmux_b'] }]);
+    assert.deepEqual(own, [
+      { name: '__org.qmpmux_a', returns: 'any' },
+      { name: '__org.qmpmux_b', returns: 'str' },
+    ]);
+  });
+
+  it('query-commands: appended after QEMU’s, unless already there; nothing declared changes nothing', () => {
+    const list = [{ name: 'stop' }, { name: '__org.qmpmux_a' }];
+    assert.deepEqual(extendQueryCommands(list, [{ name: '__org.qmpmux_a' }, { name: '__org.qmpmux_b' }]), [...list, { name: '__org.qmpmux_b' }]);
+    assert.equal(extendQueryCommands(list, [{ name: '__org.qmpmux_a' }]), undefined);
+    assert.equal(extendIntrospection('query-commands', list, []), undefined);
+    assert.equal(extendIntrospection('query-status', list, [{ name: 'x' }]), undefined);
+    assert.equal(extendIntrospection('query-commands', { not: 'a list' }, [{ name: 'x' }]), undefined);
+  });
+
+  it('query-qmp-schema: fresh masked names above QEMU’s, QEMU’s builtins reused, missing array types added once', () => {
+    const own: OwnCommand[] = [
+      { name: '__org.qmpmux_q', data: { '*flags': ['bool'], n: 'uint64' }, returns: [{ id: 'int', '*tags': ['str'], sub: { x: 'number' } }] },
+      { name: '__org.qmpmux_r', returns: ['bool'], allowOob: true },
+      { name: 'query-status' }, // QEMU has it: left alone
+    ];
+    const out = extendQmpSchema(recorded as unknown as JsonPlain[], own) as Entry[];
+    assert.deepEqual(out.slice(0, recorded.length), recorded);
+    const added = out.slice(recorded.length);
+    const top = Math.max(...recorded.filter((e) => /^\d+$/.test(e.name)).map((e) => Number(e.name)));
+    assert.deepEqual(added, [
+      { name: '__org.qmpmux_q', 'ret-type': `[${top + 3}]`, 'meta-type': 'command', 'arg-type': String(top + 1) },
+      { name: '__org.qmpmux_r', 'ret-type': '[bool]', 'meta-type': 'command', 'arg-type': String(top + 4), 'allow-oob': true },
+      { name: '[bool]', 'element-type': 'bool', 'meta-type': 'array' },
+      { name: String(top + 1), members: [{ name: 'flags', type: '[bool]', default: null }, { name: 'n', type: 'int' }], 'meta-type': 'object' },
+      { name: String(top + 2), members: [{ name: 'x', type: 'number' }], 'meta-type': 'object' },
+      { name: String(top + 3), members: [{ name: 'id', type: 'int' }, { name: 'tags', type: '[str]', default: null }, { name: 'sub', type: String(top + 2) }], 'meta-type': 'object' },
+      { name: `[${top + 3}]`, 'element-type': String(top + 3), 'meta-type': 'array' },
+      { name: String(top + 4), members: [], 'meta-type': 'object' },
+    ]);
+  });
+
+  it('refuses a declaration it cannot express', () => {
+    assert.throws(() => extendQmpSchema([], [{ name: 'x', returns: 'string' as never }]), /x returns: unknown builtin type 'string'/);
+    assert.throws(() => extendQmpSchema([], [{ name: 'x', data: { a: ['int', 'str'] as never } }]), /x data\.a: an array type is written \[ELEMENT\]/);
+  });
+});
