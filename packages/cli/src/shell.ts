@@ -4,13 +4,16 @@
  *   device_del id=net0                key=value arguments (values are JSON when they parse, else strings)
  *   {"execute": "stop"}               raw JSON, sent as typed
  * Events are printed as they arrive. With stdin not a terminal, commands are read one per line and
- * each reply is awaited before the next is sent; the shell exits at end of input.
+ * each reply is awaited before the next is sent; the shell exits at end of input. On a terminal, Tab
+ * completes command names from `query-commands` (through qmpmux: qmpmux's own commands too).
+ * ADDR is unix:PATH, tcp:HOST:PORT, or qmpmux's ws://HOST:PORT/PATH (wss://…; a bearer token from
+ * $QMPMUX_TOKEN).
  */
 import { createInterface } from 'node:readline';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { QmpClient } from '@qmpmux/client';
+import { QmpClient, QmpError } from '@qmpmux/client';
 import { serializeQemu, type JsonPlain } from '@qmpmux/protocol';
 
 const HISTORY = join(homedir(), '.qmpmux_history');
@@ -44,17 +47,37 @@ export function parseShellLine(line: string): { raw: string } | { command: strin
   return { command: command!, args };
 }
 
+/** Tab completion of the command name (the first word) from `names`; readline's [matches, word]. */
+export function completeCommand(names: readonly string[], line: string): [string[], string] {
+  const word = line.trimStart();
+  if (!word || /\s/.test(word) || word.startsWith('{')) return [[], word];
+  return [names.filter((n) => n.startsWith(word)), word];
+}
+
 export async function shell(argv: string[]): Promise<number> {
   const address = argv[0];
   if (!address) {
-    process.stderr.write('usage: qmpmux shell unix:PATH|tcp:HOST:PORT\n');
+    process.stderr.write('usage: qmpmux shell unix:PATH|tcp:HOST:PORT|ws://HOST:PORT/PATH\n');
     return 2;
   }
-  const qmp = await QmpClient.connect(address);
+  const token = process.env.QMPMUX_TOKEN;
+  let qmp: QmpClient;
+  try {
+    qmp = await QmpClient.connect(address, { websocket: token ? { token } : undefined });
+  } catch (e) {
+    // Refused before the greeting (qmpmux: no principal, QEMU unavailable): say why.
+    if (e instanceof QmpError) {
+      process.stderr.write(`qmpmux shell: ${address} refused the connection: ${e.desc}\n`);
+      return 1;
+    }
+    throw e;
+  }
   const out = (s: string) => process.stdout.write(s + '\n');
-  const v = (qmp.greeting as { QMP: { version: { qemu: { major: number; minor: number; micro: number } } } }).QMP.version.qemu;
+  const v = qmp.greeting.QMP.version.qemu;
   const tty = process.stdin.isTTY === true;
   if (tty) out(`Welcome to the QMP low-level shell (qmpmux)!\nConnected to QEMU ${v.major}.${v.minor}.${v.micro}\n`);
+  // Command names for Tab (a principal that may not run query-commands just gets no completion).
+  const names = tty ? await qmp.execute('query-commands').then((l) => l.map((c) => c.name).sort(), () => [] as string[]) : [];
   qmp.events$.subscribe((e) => out(e.raw.toString('latin1')));
   let history: string[] = [];
   if (tty) {
@@ -64,7 +87,8 @@ export async function shell(argv: string[]): Promise<number> {
       /* no history yet */
     }
   }
-  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: tty, history, historySize: HISTORY_MAX, prompt: '(QEMU) ' });
+  const completer = (line: string) => completeCommand(names, line);
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: tty, history, historySize: HISTORY_MAX, prompt: '(QEMU) ', completer });
   let rawWaiter: (() => void) | undefined;
   const closed = new Promise<void>((r) => qmp.messages$.subscribe({ complete: r }));
   qmp.messages$.subscribe((m) => {

@@ -68,7 +68,7 @@ export const policyPlugin: PluginDefinition<PolicyOptions> = {
 
     return {
       name: 'policy',
-      commands: [whoami],
+      commands: [{ name: whoami, returns: { principal: 'str' } }],
 
       async onClientConnect(client) {
         const s = resolvePrincipal(opts, client.peer);
