@@ -214,7 +214,7 @@ describe('QmpClient', () => {
     await until(() => qmp.state === 'reconnecting', 'reconnecting');
     await assert.rejects(qmp.execute('query-status'), (e: unknown) => e instanceof QmpNotConnectedError && e.state !== 'closed');
     await sleep(250); // a few failed attempts (20, 40, 80, 80 ms)
-    assert.equal(qmp.state, 'reconnecting');
+    assert.ok(qmp.state === 'reconnecting' || qmp.state === 'connecting', qmp.state); // between attempts, or in one
 
     // Back: negotiated again, commands and events flow, through the same observables.
     answer = true;
