@@ -315,10 +315,13 @@ export class Session implements ClientInfo {
       } catch (e) {
         this.deps.log.error(`a plugin's command declaration cannot be introspected: ${(e as Error).message}; ${executed} answered as QEMU did`);
       }
-      if (extended) {
+      const base = r && 'return' in r && Array.isArray(r.return) ? r.return.length : 0;
+      const grown = extended ? upstream.withArrayAppended(extended.slice(base).map((e) => serializeQemu(e)).join(', ')) : undefined;
+      if (extended && grown) {
+        // QEMU's entries keep their bytes; only the extension entries are serialized here.
         parsed = { return: extended };
-        reply = returnReply(serializeQemu(extended), ctx.idText);
-        upstream = undefined;
+        reply = grown;
+        upstream = grown;
       }
     }
     const plain = () => (typeof reply === 'string' ? Buffer.from(reply + CRLF, 'latin1') : reply.forClient(ctx.idText));

@@ -70,6 +70,18 @@ export class UpstreamReply {
     return Buffer.concat(parts);
   }
 
+  /**
+   * The same reply with `entries` (serialized, comma-separated) appended to its array return value,
+   * QEMU's own bytes kept as they are; undefined when the return value is not an array.
+   */
+  withArrayAppended(entries: string): UpstreamReply | undefined {
+    const pre = this.pre;
+    if (this.isError || pre[pre.length - 1] !== 0x5d) return undefined;
+    const empty = pre[pre.length - 2] === 0x5b;
+    const grown = Buffer.concat([pre.subarray(0, pre.length - 1), Buffer.from(`${empty ? '' : ', '}${entries}]`, 'latin1')]);
+    return new UpstreamReply(Buffer.concat([OPEN, grown, SEP, this.post, Buffer.from('}')]), false, grown, this.post);
+  }
+
   /** The reply's content, parsed on demand (plugins). */
   result(): { return: JsonPlain } | { error: { class: string; desc: string } } {
     if (!this.parsed) {
