@@ -4,5 +4,6 @@ import { clientsPlugin } from '@qmpmux/plugin-clients';
 import { policyPlugin } from '@qmpmux/plugin-policy';
 import { addClientAuthPlugin } from '@qmpmux/plugin-add-client-auth';
 import { eventReplayPlugin } from '@qmpmux/plugin-event-replay';
+import { fdsetsPlugin } from '@qmpmux/plugin-fdsets';
 
-export const AVAILABLE_PLUGINS: PluginDefinition<any>[] = [clientsPlugin, policyPlugin, addClientAuthPlugin, eventReplayPlugin];
+export const AVAILABLE_PLUGINS: PluginDefinition<any>[] = [clientsPlugin, policyPlugin, addClientAuthPlugin, eventReplayPlugin, fdsetsPlugin];
