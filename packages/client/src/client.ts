@@ -22,9 +22,8 @@
  */
 import { BehaviorSubject, Subject, filter, type Observable } from 'rxjs';
 import { QmpFramer, serializeQemu, toPlain, type JsonPlain } from '@qmpmux/protocol';
-import { connect as connectTransport, type Conn } from '@qmpmux/transports';
+import { closeFds, connect as connectTransport, type Conn } from '@qmpmux/transports';
 import type { QmpEventName } from '@qmpmux/qapi-types';
-import { closeSync } from 'node:fs';
 import { QmpDisconnectedError, QmpError, QmpNotConnectedError, QmpTooManyPendingError, type QmpErrorClass } from './errors.ts';
 import type {
   CommandNameOf,
@@ -42,13 +41,6 @@ import type {
 } from './types.ts';
 import { connectWebSocket, isWebSocketAddress, type WebSocketClientOptions } from './ws.ts';
 
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    /* gone */
-  }
-}
 
 export interface ReconnectOptions {
   /** Delay before the first attempt after a drop (default 100 ms). */
@@ -236,7 +228,7 @@ export class QmpClient<X extends ExtensionCommands<X> = {}> {
     this.oobNegotiated = false;
     const greeting = new Promise<QmpGreeting>((resolve, reject) => (this.greetingWaiter = { resolve, reject }));
     conn.onData = (chunk, fds) => {
-      for (const fd of fds) closeQuietly(fd); // never keep fds we did not ask for
+      closeFds(fds); // never keep fds we did not ask for
       if (conn === this.current) this.onData(chunk);
     };
     conn.onClose = () => this.onConnClose(conn);

@@ -3,9 +3,8 @@
  * `qmp.json` subprotocol: every frame carries exactly the bytes a socket client would see, and each
  * message the client writes goes as one text frame. A WebSocket cannot carry fds: any given are closed.
  */
-import { closeSync } from 'node:fs';
 import WebSocket, { type ClientOptions as WsOptions, type RawData } from 'ws';
-import type { Conn } from '@qmpmux/transports';
+import { closeFds, type Conn } from '@qmpmux/transports';
 
 export interface WebSocketClientOptions {
   /** A bearer token, sent as `Authorization: Bearer TOKEN`. */
@@ -74,13 +73,7 @@ function wrap(ws: WebSocket, url: string): Conn {
       flush();
     },
     write(data, fds) {
-      for (const fd of fds ?? []) {
-        try {
-          closeSync(fd);
-        } catch {
-          /* gone */
-        }
-      }
+      closeFds(fds); // a WebSocket cannot carry fds
       if (!closed && ws.readyState === WebSocket.OPEN) ws.send(data, { binary: false });
     },
     pause() {

@@ -6,8 +6,9 @@
  */
 import { BehaviorSubject, Subject } from 'rxjs';
 import { QmpFramer, serializeQemu, type JsonPlain } from '@qmpmux/protocol';
-import { connect, type Conn } from '@qmpmux/transports';
-import { closeSync } from 'node:fs';
+import { closeFds, connect, type Conn } from '@qmpmux/transports';
+
+export { closeFds };
 import type { Limits } from './limits.ts';
 import type { Logger } from './log.ts';
 import { QmpCommandError, UpstreamLostError } from './errors.ts';
@@ -407,16 +408,4 @@ export class UpstreamLink {
       this.sendNow(req, picked);
     }
   }
-}
-
-export function closeFds(fds: number[] | undefined): void {
-  if (!fds) return;
-  for (const fd of fds) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
-  }
-  fds.length = 0;
 }

@@ -5,3 +5,4 @@ export { fromNetSocket } from './tcp.ts';
 export { TLS_HANDSHAKE_TIMEOUT_MS, type TlsListenOptions } from './tls.ts';
 export { QMP_JSON, QMP_MSGPACK, TOKEN_PREFIX, WS_DEFAULTS, type WsListenOptions, type WsLog } from './ws-options.ts';
 export { encodeTokenEntry, normalizeOrigin } from './ws-handshake.ts';
+export { closeFds } from './fds.ts';

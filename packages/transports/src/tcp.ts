@@ -1,6 +1,6 @@
 /** TCP (and, through the same wrapper, TLS) byte streams as `Conn`s. No fd passing. */
 import net from 'node:net';
-import { closeSync } from 'node:fs';
+import { closeFds } from './fds.ts';
 import type { Conn, Listener, ConnectionHandler, Peer } from './conn.ts';
 import { unattached } from './conn.ts';
 
@@ -23,7 +23,7 @@ export function fromNetSocket(sock: net.Socket, peer: Peer): Conn {
     },
     write(data, fds) {
       // A stream socket cannot carry fds: they are closed here, as the contract says.
-      if (fds) for (const fd of fds) closeQuietly(fd);
+      closeFds(fds);
       if (!sock.destroyed) sock.write(data);
     },
     pause: () => sock.pause(),
@@ -45,13 +45,6 @@ export function fromNetSocket(sock: net.Socket, peer: Peer): Conn {
   return conn;
 }
 
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    /* already closed */
-  }
-}
 
 function tcpPeer(sock: net.Socket, transport: 'tcp' | 'tls'): Peer {
   const host = sock.remoteAddress ?? '?';

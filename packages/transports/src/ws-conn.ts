@@ -13,7 +13,7 @@
  *   was already read).
  */
 import type { Socket } from 'node:net';
-import { closeSync } from 'node:fs';
+import { closeFds } from './fds.ts';
 import type { WebSocket, RawData } from 'ws';
 import type { Conn, Peer } from './conn.ts';
 import { unattached } from './conn.ts';
@@ -70,7 +70,7 @@ export function fromWebSocket(ws: WebSocket, socket: Socket, peer: Peer, opts: W
     },
     write(data, fds) {
       // A WebSocket cannot carry fds: they are closed here, as the contract says.
-      if (fds) for (const fd of fds) closeQuietly(fd);
+      closeFds(fds);
       if (closed || ws.readyState !== ws.OPEN) return;
       if (!encoder) return ws.send(data, { binary: false });
       let frames: Buffer[];
@@ -141,10 +141,3 @@ export function fromWebSocket(ws: WebSocket, socket: Socket, peer: Peer, opts: W
   return conn;
 }
 
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    /* already closed */
-  }
-}
