@@ -3,10 +3,12 @@ import { ConfigError } from '@qmpmux/core';
 import { UsageError } from './args.ts';
 import { serve, SERVE_USAGE } from './serve.ts';
 import { shell } from './shell.ts';
+import { auditCommand } from '@qmpmux/plugin-hmp-audit';
 
 const USAGE = `usage: qmpmux <command> [options]
   serve   run the proxy (see qmpmux serve --help)
-  shell   an interactive QMP shell: qmpmux shell unix:PATH|tcp:HOST:PORT`;
+  shell   an interactive QMP shell: qmpmux shell unix:PATH|tcp:HOST:PORT
+  audit   verify, show or convert audit logs (qmpmux audit --help)`;
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -17,6 +19,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serve(rest);
       case 'shell':
         return await shell(rest);
+      case 'audit':
+        return await auditCommand(rest);
       case undefined:
       case '--help':
       case 'help':

@@ -1,0 +1,132 @@
+/**
+ * HMP `info status` throughput through qmpmux (`qmpmux serve`, a child process) with the hmp-audit
+ * plugin off, and on with each durability policy; ratios against off.
+ *
+ *   npx tsx plugins/hmp-audit/bench/hmp-bench.ts [--seconds 3] [--rounds 5] [--clients 1,8] [--dir DIR]
+ *
+ * Each client sends `info status` and waits for the reply, in a loop. Rounds alternate the
+ * configurations so drift hits all alike; the median round is printed. The log goes to --dir (default:
+ * the OS temp dir): fsync costs depend on the file system under it.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { QmpClient } from '@qmpmux/client';
+import { startQemu } from '@qmpmux/e2e';
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
+};
+const SECONDS = Number(opt('seconds', '3'));
+const ROUNDS = Number(opt('rounds', '5'));
+const CLIENTS = opt('clients', '1,8').split(',').map(Number);
+const BASE = opt('dir', tmpdir());
+const ROOT = resolve(import.meta.dirname, '../../..');
+const BIN = join(ROOT, 'packages/cli/bin/qmpmux.mjs');
+
+type Config = { name: string; audit?: Record<string, unknown> };
+const CONFIGS: Config[] = [
+  { name: 'off' },
+  { name: 'batch', audit: { fsync: 'batch' } },
+  { name: 'always', audit: { fsync: 'always' } },
+  { name: 'batch1s', audit: { fsync: 'batch', batch: { maxRecords: 1000000, maxDelayMs: 1000 } } },
+];
+
+const dir = mkdtempSync(join(BASE, 'hmp-bench-'));
+const qemu = await startQemu();
+
+async function serve(cfg: Config, round: number): Promise<{ address: string; stop(): Promise<void>; logBytes(): number; cpuMs(): number }> {
+  const sock = join(dir, `${cfg.name}-${round}.sock`);
+  const logPath = join(dir, `${cfg.name}-${round}`, 'audit.log');
+  const config = join(dir, `${cfg.name}-${round}.json`);
+  writeFileSync(config, JSON.stringify({ plugins: cfg.audit ? [{ name: 'hmp-audit', options: { path: logPath, rotate: { maxBytes: 0 }, ...cfg.audit } }] : [] }));
+  const proc = spawn(process.execPath, [BIN, 'serve', '--upstream', qemu.address, '--listen', `unix:${sock}`, '--config', config, '--log', 'warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise((r) => proc.once('exit', r));
+  while (!existsSync(sock)) {
+    if (proc.exitCode !== null) throw new Error('qmpmux serve exited');
+    await sleep(50);
+  }
+  await sleep(200); // connected upstream
+  return {
+    address: `unix:${sock}`,
+    async stop() {
+      proc.kill('SIGTERM');
+      await exited;
+    },
+    logBytes: () => (cfg.audit && existsSync(logPath) ? statSync(logPath).size : 0),
+    cpuMs: () => procCpuMs(proc.pid!),
+  };
+}
+
+/** User + system CPU time of a process (Linux /proc; clock ticks of 10 ms). */
+function procCpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+async function measure(address: string, clients: number, cpuMs: () => number): Promise<{ ops: number; cpuUsPerOp: number }> {
+  const cs = await Promise.all(Array.from({ length: clients }, () => QmpClient.connect(address)));
+  let count = 0;
+  let counting = false;
+  let running = true;
+  const loops = cs.map(async (c) => {
+    while (running) {
+      await c.execute('human-monitor-command', { 'command-line': 'info status' });
+      if (counting) count++;
+    }
+  });
+  await sleep(500); // warm-up
+  counting = true;
+  const t0 = process.hrtime.bigint();
+  const c0 = cpuMs();
+  await sleep(SECONDS * 1000);
+  counting = false;
+  const c1 = cpuMs();
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  running = false;
+  await Promise.all(loops);
+  for (const c of cs) c.close();
+  return { ops: count / secs, cpuUsPerOp: ((c1 - c0) * 1000) / count };
+}
+
+const results = new Map<string, number[]>(); // `${config}/${clients}` -> ops/s per round
+const cpu = new Map<string, number[]>(); // `${config}/${clients}` -> qmpmux CPU µs per command, per round
+let bytesPerCommand = 0;
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const cfg of round % 2 ? [...CONFIGS].reverse() : CONFIGS) {
+      const s = await serve(cfg, round);
+      let total = 0;
+      for (const n of CLIENTS) {
+        const { ops, cpuUsPerOp } = await measure(s.address, n, s.cpuMs);
+        total += ops * SECONDS;
+        const k = `${cfg.name}/${n}`;
+        results.set(k, [...(results.get(k) ?? []), ops]);
+        cpu.set(k, [...(cpu.get(k) ?? []), cpuUsPerOp]);
+      }
+      if (cfg.audit && s.logBytes()) bytesPerCommand = s.logBytes() / total;
+      await s.stop();
+    }
+  }
+} finally {
+  await qemu.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+console.log(`HMP 'info status' through qmpmux serve, ${SECONDS} s x ${ROUNDS} rounds (median), log under ${BASE}`);
+console.log(`node ${process.version}, ~${Math.round(bytesPerCommand)} log bytes per command (command + reply records)`);
+console.log('clients  config    ops/s (min-max)          ratio vs off   qmpmux CPU µs/command');
+for (const n of CLIENTS) {
+  const off = median(results.get(`off/${n}`)!);
+  for (const cfg of CONFIGS) {
+    const xs = results.get(`${cfg.name}/${n}`)!;
+    const v = median(xs);
+    const range = `(${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})`;
+    console.log(`${String(n).padStart(7)}  ${cfg.name.padEnd(8)} ${v.toFixed(0).padStart(6)} ${range.padEnd(16)}   ${(v / off).toFixed(2)}x          ${median(cpu.get(`${cfg.name}/${n}`)!).toFixed(0)}`);
+  }
+}

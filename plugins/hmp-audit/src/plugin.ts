@@ -1,0 +1,203 @@
+/**
+ * plugins/hmp-audit — who ran what through `human-monitor-command` (and, optionally, every QMP command),
+ * in a tamper-evident log, with allow/deny rules by HMP command name.
+ *
+ * onCommand (in order): parse the HMP line, decide, and write a `command` record before anything runs.
+ *   A refused command is answered here with a GenericError naming the rule; it never reaches QEMU.
+ *   When the record cannot be written, the command is refused (failClosed) or runs unrecorded.
+ *   fsync "always": the command goes on only once its record is on disk.
+ * onReply (reverse order): a `reply` record (outcome, duration) linked to the command's seq through
+ *   CommandContext.state. fsync "always": written, and the reply released only once it is on disk.
+ *   fsync "batch": the reply leaves first and its record is written in the same turn of the event loop
+ *   (setImmediate), off the reply's path; a crash in between loses that outcome, never the command.
+ * Replies qmpmux produces itself (the QEMU link lost) do not pass the plugins: such a command has a
+ * `command` record and no `reply`.
+ */
+import { hostname } from 'node:os';
+import type { ClientInfo, CommandContext, CommandVerdict, JsonPlain, Plugin, PluginContext, PluginDefinition } from '@qmpmux/core';
+import { recordString, recordValue } from './log/canonical.ts';
+import { AuditWriteError } from './log/errors.ts';
+import { AuditWriter } from './log/writer.ts';
+import { classifyHmpText, parseHmp, redactHmpLine } from './hmp.ts';
+import { validateOptions, type HmpAuditOptions } from './options.ts';
+import { compileRedactions, DEFAULT_REDACTIONS, redactArguments } from './redact.ts';
+import { Policy, type Decision } from './rules.ts';
+
+const NAME = 'hmp-audit';
+const HMP = 'human-monitor-command';
+
+interface Pending {
+  seq: number;
+  principal: string | undefined;
+  hmpName: string | undefined;
+}
+
+export const hmpAuditPlugin: PluginDefinition<HmpAuditOptions> = {
+  name: NAME,
+  validate: validateOptions,
+  create: (o, ctx) => createHmpAudit(o, ctx),
+};
+
+export function createHmpAudit(o: HmpAuditOptions, ctx: PluginContext): Plugin {
+  const writer = AuditWriter.open({
+    path: o.path,
+    format: o.format,
+    fsync: o.fsync,
+    batchMaxRecords: o.batchMaxRecords,
+    batchMaxDelayMs: o.batchMaxDelayMs,
+    rotateBytes: o.rotateBytes,
+    key: o.key,
+    fileMode: o.fileMode,
+    log: ctx.log,
+  });
+  const policy = new Policy(o);
+  const redactions = compileRedactions([...(o.redactDefaults ? DEFAULT_REDACTIONS : []), ...o.redact]);
+  const clip = (s: string) => (s.length > o.maxTextBytes ? { text: recordString(s.slice(0, o.maxTextBytes)), truncated: true } : { text: recordString(s) });
+  const strict = o.fsync === 'always';
+
+  try {
+    writer.append('start', { pid: process.pid, host: hostname(), fsync: o.fsync, failClosed: o.failClosed, auditAllQmp: o.auditAllQmp, format: o.format });
+  } catch {
+    /* logged by the writer; audited commands will find out */
+  }
+
+  const unlogged = (cmd: CommandContext, e: unknown): CommandVerdict => {
+    const why = e instanceof AuditWriteError ? (e.sysCode ?? e.message) : (e as Error).message;
+    return { action: 'error', desc: `qmpmux: the audit log cannot be written (${why}): '${cmd.command}' refused (hmp-audit is fail-closed)` };
+  };
+
+  const writeReply = (rec: Record<string, unknown>): number | undefined => {
+    try {
+      return writer.append('reply', rec).seq;
+    } catch (e) {
+      ctx.log.error(`reply of record ${rec.ref} not recorded: ${(e as Error).message}`);
+      return undefined;
+    }
+  };
+  let deferred: Record<string, unknown>[] = [];
+  const writeDeferred = () => {
+    const list = deferred;
+    deferred = [];
+    for (const rec of list) writeReply(rec);
+  };
+
+  return {
+    name: NAME,
+
+    async onCommand(cmd) {
+      const isHmp = cmd.command === HMP;
+      if (!isHmp && !o.auditAllQmp) return;
+      const principal = cmd.client.principal;
+      // Strings a client chose pass recordString/recordValue (stored as they will read back).
+      const rec: Record<string, unknown> = { client: cmd.client.id, conn: connection(cmd.client), qmp: recordString(cmd.command) };
+      if (principal !== undefined) rec.principal = recordString(principal);
+      if (cmd.idText !== undefined) rec.id = recordString(cmd.idText.length > 256 ? cmd.idText.slice(0, 256) + '…' : cmd.idText);
+      let decision: Decision = { allowed: true, rule: 'default:allow' };
+      let hmpName: string | undefined;
+      if (isHmp) {
+        const line = cmd.arguments?.['command-line'];
+        const cpu = cmd.arguments?.['cpu-index'];
+        const hmp: Record<string, unknown> = {};
+        if (typeof line === 'string') {
+          const parsed = parseHmp(line);
+          hmpName = parsed.name;
+          const redactedLine = redactHmpLine(line, parsed);
+          const { text, truncated } = clip(redactedLine ?? line);
+          Object.assign(hmp, { line: text, name: recordString(parsed.name) });
+          if (parsed.alias) hmp.alias = parsed.alias;
+          if (truncated) hmp.truncated = true;
+          if (redactedLine !== undefined) rec.redacted = true;
+          decision = policy.decide(principal, parsed.name);
+        } else hmp.line = null; // QEMU refuses it itself
+        if (cpu !== undefined) hmp.cpuIndex = recordValue(cpu as JsonPlain);
+        if (cmd.arguments) {
+          const extra = Object.keys(cmd.arguments).filter((k) => k !== 'command-line' && k !== 'cpu-index');
+          if (extra.length) hmp.otherArguments = extra.map(recordString);
+        }
+        rec.hmp = hmp;
+      } else if (cmd.arguments) {
+        const r = redactArguments(cmd.command, cmd.arguments, redactions);
+        rec.arguments = recordValue(r.args);
+        if (r.redacted) rec.redacted = true;
+      }
+      rec.decision = decision;
+      const refusal: CommandVerdict | undefined = decision.allowed
+        ? undefined
+        : { action: 'error', desc: `qmpmux: HMP command '${hmpName}' refused by audit rule '${decision.rule}'${principal !== undefined ? ` for principal '${principal}'` : ''}` };
+      let seq: number;
+      try {
+        seq = writer.append('command', rec).seq;
+      } catch (e) {
+        if (refusal) return refusal;
+        if (o.failClosed) return unlogged(cmd, e);
+        return; // fail-open: runs unrecorded; the writer's `gap` record counts it
+      }
+      if (refusal) return refusal;
+      cmd.state.set(NAME, { seq, principal, hmpName } satisfies Pending);
+      if (strict) {
+        try {
+          await writer.whenDurable(seq);
+        } catch (e) {
+          if (o.failClosed) {
+            cmd.state.delete(NAME);
+            return unlogged(cmd, e);
+          }
+        }
+      }
+    },
+
+    async onReply(reply) {
+      const p = reply.command.state.get(NAME) as Pending | undefined;
+      if (!p) return;
+      const durationMs = Math.round(Number(process.hrtime.bigint() - reply.command.receivedAt) / 1e3) / 1e3;
+      const res = reply.result();
+      let outcome: Record<string, unknown>;
+      if ('error' in res) outcome = { status: 'error', error: { class: recordString(String(res.error.class)), desc: recordString(String(res.error.desc)) } };
+      else if (p.hmpName !== undefined && typeof res.return === 'string') {
+        const failure = classifyHmpText(res.return);
+        outcome = { status: failure ? 'failed' : 'ok', ...clip(res.return) };
+        if (failure) outcome.failure = failure;
+      } else outcome = { status: 'ok' };
+      const rec: Record<string, unknown> = { ref: p.seq, client: reply.command.client.id, qmp: recordString(reply.command.command) };
+      if (p.principal !== undefined) rec.principal = recordString(p.principal);
+      if (reply.executed !== reply.command.command) rec.executed = recordString(reply.executed);
+      if (p.hmpName !== undefined) rec.hmp = { name: recordString(p.hmpName) };
+      Object.assign(rec, { source: reply.source, outcome, durationMs });
+      if (!strict) {
+        // batch: the reply leaves first; its record is written in this same turn of the event loop.
+        if (!deferred.length) setImmediate(writeDeferred);
+        deferred.push(rec);
+        return;
+      }
+      const seq = writeReply(rec);
+      if (seq !== undefined) await writer.whenDurable(seq).catch((e: Error) => ctx.log.error(`reply record ${seq} not durable: ${e.message}`));
+    },
+
+    async close() {
+      writeDeferred();
+      try {
+        writer.append('stop', { pid: process.pid });
+      } catch {
+        /* logged by the writer */
+      }
+      await writer.close();
+    },
+  };
+}
+
+const connections = new WeakMap<ClientInfo, Record<string, unknown>>();
+
+/** Where a client is connected from: transport, address, and pid/uid/gid (unix) or certificate subject. */
+function connection(c: ClientInfo): Record<string, unknown> {
+  let conn = connections.get(c);
+  if (!conn) connections.set(c, (conn = describePeer(c)));
+  return conn;
+}
+
+function describePeer(c: ClientInfo): Record<string, unknown> {
+  const p = c.peer;
+  const out: Record<string, unknown> = { transport: p.transport, address: recordString(p.address) };
+  if (p.pid !== undefined) Object.assign(out, { pid: p.pid, uid: p.uid, gid: p.gid });
+  if (p.certificate) out.certificate = recordString(p.certificate.subject); // never the bearer token
+  return out;
+}
