@@ -4,7 +4,9 @@
  *
  *   npx tsx plugins/hmp-audit/bench/hmp-bench.ts [--seconds 3] [--rounds 5] [--clients 1,8] [--dir DIR]
  *
- * Each client sends `info status` and waits for the reply, in a loop. Rounds alternate the
+ * Configurations: off (no plugin), batch (defaults: 256 records / 100 ms), always, and batch1s (fsync
+ * at most once a second: how much the fsync frequency itself costs). Each client sends `info status`
+ * and waits for the reply, in a loop. Also printed: qmpmux's CPU time per command (from /proc). Rounds alternate the
  * configurations so drift hits all alike; the median round is printed. The log goes to --dir (default:
  * the OS temp dir): fsync costs depend on the file system under it.
  */

@@ -100,6 +100,7 @@ export type HmpFailure = 'error' | 'unknown-command' | 'usage';
  * `unknown command: `, or a parse error ending `Try "help X" for more information`.
  */
 export function classifyHmpText(text: string): HmpFailure | undefined {
+  if (!text.includes('Error: ') && !text.includes('unknown command: ') && !text.includes('Try "help ')) return undefined;
   for (const l of text.split(/\r?\n/)) {
     if (l.startsWith('Error: ')) return 'error';
     if (l.startsWith('unknown command: ')) return 'unknown-command';

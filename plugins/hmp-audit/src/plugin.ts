@@ -14,7 +14,7 @@
  * `command` record and no `reply`.
  */
 import { hostname } from 'node:os';
-import type { ClientInfo, CommandContext, CommandVerdict, JsonPlain, Plugin, PluginContext, PluginDefinition } from '@qmpmux/core';
+import type { ClientInfo, CommandContext, CommandVerdict, JsonPlain, Plugin, PluginContext, PluginDefinition, ReplyContext } from '@qmpmux/core';
 import { recordString, recordValue } from './log/canonical.ts';
 import { AuditWriteError } from './log/errors.ts';
 import { AuditWriter } from './log/writer.ts';
@@ -74,11 +74,27 @@ export function createHmpAudit(o: HmpAuditOptions, ctx: PluginContext): Plugin {
       return undefined;
     }
   };
-  let deferred: Record<string, unknown>[] = [];
+  let deferred: (() => Record<string, unknown>)[] = [];
   const writeDeferred = () => {
     const list = deferred;
     deferred = [];
-    for (const rec of list) writeReply(rec);
+    for (const build of list) writeReply(build());
+  };
+  const replyRecord = (p: Pending, reply: ReplyContext, durationMs: number): Record<string, unknown> => {
+    const res = reply.result();
+    let outcome: Record<string, unknown>;
+    if ('error' in res) outcome = { status: 'error', error: { class: recordString(String(res.error.class)), desc: recordString(String(res.error.desc)) } };
+    else if (p.hmpName !== undefined && typeof res.return === 'string') {
+      const failure = classifyHmpText(res.return);
+      outcome = { status: failure ? 'failed' : 'ok', ...clip(res.return) };
+      if (failure) outcome.failure = failure;
+    } else outcome = { status: 'ok' };
+    const rec: Record<string, unknown> = { ref: p.seq, client: reply.command.client.id, qmp: recordString(reply.command.command) };
+    if (p.principal !== undefined) rec.principal = recordString(p.principal);
+    if (reply.executed !== reply.command.command) rec.executed = recordString(reply.executed);
+    if (p.hmpName !== undefined) rec.hmp = { name: recordString(p.hmpName) };
+    Object.assign(rec, { source: reply.source, outcome, durationMs });
+    return rec;
   };
 
   return {
@@ -150,26 +166,14 @@ export function createHmpAudit(o: HmpAuditOptions, ctx: PluginContext): Plugin {
       const p = reply.command.state.get(NAME) as Pending | undefined;
       if (!p) return;
       const durationMs = Math.round(Number(process.hrtime.bigint() - reply.command.receivedAt) / 1e3) / 1e3;
-      const res = reply.result();
-      let outcome: Record<string, unknown>;
-      if ('error' in res) outcome = { status: 'error', error: { class: recordString(String(res.error.class)), desc: recordString(String(res.error.desc)) } };
-      else if (p.hmpName !== undefined && typeof res.return === 'string') {
-        const failure = classifyHmpText(res.return);
-        outcome = { status: failure ? 'failed' : 'ok', ...clip(res.return) };
-        if (failure) outcome.failure = failure;
-      } else outcome = { status: 'ok' };
-      const rec: Record<string, unknown> = { ref: p.seq, client: reply.command.client.id, qmp: recordString(reply.command.command) };
-      if (p.principal !== undefined) rec.principal = recordString(p.principal);
-      if (reply.executed !== reply.command.command) rec.executed = recordString(reply.executed);
-      if (p.hmpName !== undefined) rec.hmp = { name: recordString(p.hmpName) };
-      Object.assign(rec, { source: reply.source, outcome, durationMs });
       if (!strict) {
-        // batch: the reply leaves first; its record is written in this same turn of the event loop.
+        // batch: the reply leaves first; its record is built and written in this same turn of the
+        // event loop, off the reply's path.
         if (!deferred.length) setImmediate(writeDeferred);
-        deferred.push(rec);
+        deferred.push(() => replyRecord(p, reply, durationMs));
         return;
       }
-      const seq = writeReply(rec);
+      const seq = writeReply(replyRecord(p, reply, durationMs));
       if (seq !== undefined) await writer.whenDurable(seq).catch((e: Error) => ctx.log.error(`reply record ${seq} not durable: ${e.message}`));
     },
 
