@@ -325,8 +325,15 @@ export class Session implements ClientInfo {
       }
     }
     const plain = () => (typeof reply === 'string' ? Buffer.from(reply + CRLF, 'latin1') : reply.forClient(ctx.idText));
-    if (!plugins.hasReplyHooks || source === 'qmpmux') return this.complete(item, plain(), !ctx.oob);
+    if (!plugins.hasReplyHooks) return this.complete(item, plain(), !ctx.oob);
     const result = () => (parsed ??= upstream ? upstream.result() : parseReplyText(reply as string));
+    if (source === 'qmpmux') {
+      // The link is gone and the client is about to be closed: the error goes out now; plugins (an
+      // audit log) still see it, but cannot replace it.
+      this.complete(item, plain(), !ctx.oob);
+      void plugins.reply({ command: ctx, source, executed, result }, answeredBy);
+      return;
+    }
     void plugins.reply({ command: ctx, source, executed, result }, answeredBy).then((v: ReplyVerdict | void) => {
       const out = v ? line('error' in v ? errorReply(v.error.class, v.error.desc, ctx.idText) : returnReply(serializeQemu(v.return), ctx.idText)) : plain();
       this.complete(item, out, !ctx.oob);

@@ -78,6 +78,40 @@ describe('upstream link', () => {
     assert.ok(c.closed);
   });
 
+  it('lets plugins see the link-lost error of an in-flight command, which still reaches the client', async () => {
+    const fake = new FakeQemu();
+    await fake.start();
+    const seen: { source: string; result: unknown }[] = [];
+    const proxy = await Proxy.create({
+      upstream: fake.address,
+      listen: ['tcp:127.0.0.1:0'],
+      limits: { reconnectMinMs: 20, reconnectMaxMs: 50 },
+      log: createLogger('t', 'silent'),
+      plugins: [
+        {
+          definition: {
+            name: 'recorder',
+            validate: () => ({}),
+            create: () => ({
+              name: 'recorder',
+              async onReply(r) {
+                seen.push({ source: r.source, result: r.result() });
+                return { action: 'replace', return: 'never used' };
+              },
+            }),
+          },
+        },
+      ],
+    });
+    cleanups.push(() => fake.stop(), () => proxy.stop());
+    await proxy.start();
+    while (proxy.link.state !== 'ready') await sleep(5);
+    fake.onCommand = (fc) => fc.sock.destroy();
+    const c = await QmpClient.connect(proxy.listeners[0]!.bound);
+    await assert.rejects(c.execute<unknown>('query-status'), (e: QmpError) => e.desc === 'QEMU monitor connection lost');
+    assert.deepEqual(seen, [{ source: 'qmpmux', result: { error: { class: 'GenericError', desc: 'QEMU monitor connection lost' } } }]);
+  });
+
   it('keeps at most maxUpstreamInflight in-band commands in flight, and serves clients round robin', async () => {
     const fake = new FakeQemu();
     await fake.start();
