@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   const muxSock = join(dir, 'mux.sock');
   const qemu = spawn('qemu-system-x86_64', ['-M', 'none', '-display', 'none', '-nodefaults', '-qmp', `unix:${direct},server=on,wait=off`, '-qmp', `unix:${owned},server=on,wait=off`], { stdio: 'ignore' });
   while (!existsSync(owned)) await sleep(10);
-  const mux = spawn(process.execPath, [join(root, 'packages/cli/bin/qmpmux.mjs'), 'serve', '--upstream', `unix:${owned}`, '--listen', `unix:${muxSock}`, '--log', 'warn'], { stdio: 'inherit' });
+  const mux = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), join(root, 'packages/cli/bin/qmpmux.mjs'), 'serve', '--upstream', `unix:${owned}`, '--listen', `unix:${muxSock}`, '--log', 'warn'], { stdio: 'inherit' });
   while (!existsSync(muxSock)) await sleep(10);
   await sleep(300);
   try {
