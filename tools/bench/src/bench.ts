@@ -139,7 +139,9 @@ async function main(): Promise<void> {
   const direct = join(dir, 'direct.qmp');
   const owned = join(dir, 'owned.qmp');
   const muxSock = join(dir, 'mux.sock');
-  const qemu = spawn('qemu-system-x86_64', ['-M', 'none', '-display', 'none', '-nodefaults', '-qmp', `unix:${direct},server=on,wait=off`, '-qmp', `unix:${owned},server=on,wait=off`], { stdio: 'ignore' });
+  // BENCH_PIN=1: QEMU on CPU 0, qmpmux and the clients on CPU 1 (run under `taskset -c 1`).
+  const pin = process.env.BENCH_PIN === '1' ? ['taskset', '-c', '0'] : [];
+  const qemu = spawn(pin[0] ?? 'qemu-system-x86_64', [...pin.slice(1), ...(pin.length ? ['qemu-system-x86_64'] : []), '-M', 'none', '-display', 'none', '-nodefaults', '-qmp', `unix:${direct},server=on,wait=off`, '-qmp', `unix:${owned},server=on,wait=off`], { stdio: 'ignore' });
   while (!existsSync(owned)) await sleep(10);
   const mux = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), join(root, 'packages/cli/bin/qmpmux.mjs'), 'serve', '--upstream', `unix:${owned}`, '--listen', `unix:${muxSock}`, '--log', 'warn'], { stdio: 'inherit' });
   while (!existsSync(muxSock)) await sleep(10);
