@@ -4,7 +4,7 @@
  * QEMU-exact serialization, the request envelope check and reply texts.
  */
 export { QmpFramer, type FramerOptions, type FrameEvent } from './framer.ts';
-export { type JsonNode, type JsonNodeKind, type JsonPlain, toPlain, isJsonNode, getMember } from './node.ts';
+export { type JsonNode, type JsonNodeKind, type JsonPlain, toPlain, scalarValue, isJsonNode, getMember } from './node.ts';
 export { serializeQemu, serializeNode, serializePlain, quoteString } from './serialize.ts';
 export { formatDouble } from './format-double.ts';
 export { qdictOrder, qdictBucket, qdictHash, QDICT_BUCKETS } from './qdict-order.ts';

@@ -55,6 +55,14 @@ export function toPlain(node: JsonNode): JsonPlain {
     }
     case 'array':
       return node.items.map(toPlain);
+    default:
+      return scalarValue(node);
+  }
+}
+
+/** The value of a scalar node: ints as number when safe and bigint otherwise. */
+export function scalarValue(node: Exclude<JsonNode, { kind: 'object' | 'array' }>): JsonPlain {
+  switch (node.kind) {
     case 'int': {
       const n = Number(node.value);
       return Number.isSafeInteger(n) ? n : node.value;

@@ -63,3 +63,46 @@ export type ConnectionHandler = (conn: Conn) => void;
 const noop = (): void => {};
 /** Default no-op handlers, so a Conn is usable before the core attaches its own. */
 export const unattached = { onData: noop as Conn['onData'], onClose: noop as Conn['onClose'], onDrain: noop };
+
+/** The I/O a byte-stream transport provides; `streamConn` adds the Conn contract around it. */
+export interface StreamIo {
+  readonly writableLength: number;
+  write(data: Buffer, fds?: number[]): void;
+  pauseReading(): void;
+  resumeReading(): void;
+  end(): void;
+  destroy(): void;
+}
+
+/**
+ * A Conn over a byte stream: nothing is read before start(), and pause()/resume() from the core
+ * compose with it (a pause before start() holds after start()).
+ */
+export function streamConn(peer: Peer, canPassFds: boolean, io: StreamIo): Conn {
+  let started = false;
+  let paused = false;
+  return {
+    peer,
+    canPassFds,
+    get writableLength() {
+      return io.writableLength;
+    },
+    ...unattached,
+    start() {
+      if (started) return;
+      started = true;
+      if (!paused) io.resumeReading();
+    },
+    write: (data, fds) => io.write(data, fds),
+    pause() {
+      paused = true;
+      io.pauseReading();
+    },
+    resume() {
+      paused = false;
+      if (started) io.resumeReading();
+    },
+    end: () => io.end(),
+    destroy: () => io.destroy(),
+  };
+}

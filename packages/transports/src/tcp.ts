@@ -2,37 +2,26 @@
 import net from 'node:net';
 import { closeFds } from './fds.ts';
 import type { Conn, Listener, ConnectionHandler, Peer } from './conn.ts';
-import { unattached } from './conn.ts';
+import { streamConn } from './conn.ts';
 
 export function fromNetSocket(sock: net.Socket, peer: Peer): Conn {
   sock.pause();
   sock.setNoDelay(true);
-  let started = false;
   let closed = false;
-  const conn: Conn = {
-    peer,
-    canPassFds: false,
+  const conn = streamConn(peer, false, {
     get writableLength() {
       return sock.writableLength;
-    },
-    ...unattached,
-    start() {
-      if (started) return;
-      started = true;
-      sock.resume();
     },
     write(data, fds) {
       // A stream socket cannot carry fds: they are closed here, as the contract says.
       closeFds(fds);
       if (!sock.destroyed) sock.write(data);
     },
-    pause: () => sock.pause(),
-    resume: () => {
-      if (started) sock.resume();
-    },
+    pauseReading: () => sock.pause(),
+    resumeReading: () => sock.resume(),
     end: () => sock.end(),
     destroy: () => sock.destroy(),
-  };
+  });
   sock.on('data', (chunk: Buffer) => conn.onData(chunk, []));
   sock.on('drain', () => conn.onDrain());
   sock.on('end', () => sock.end());

@@ -1,38 +1,20 @@
 /** Unix stream sockets with SCM_RIGHTS fd passing and peer credentials, through @qmpmux/unixfd. */
 import { UnixServer, UnixSocket } from '@qmpmux/unixfd';
 import type { Conn, ConnectionHandler, Listener, Peer } from './conn.ts';
-import { unattached } from './conn.ts';
+import { streamConn } from './conn.ts';
 
 export function fromUnixSocket(sock: UnixSocket, address: string): Conn {
   const peer: Peer = { transport: 'unix', address, pid: sock.peer.pid, uid: sock.peer.uid, gid: sock.peer.gid };
-  let started = false;
-  let paused = false;
-  const conn: Conn = {
-    peer,
-    canPassFds: true,
+  const conn = streamConn(peer, true, {
     get writableLength() {
       return sock.writableLength;
     },
-    ...unattached,
-    start() {
-      if (started) return;
-      started = true;
-      if (!paused) sock.resume();
-    },
-    write(data, fds) {
-      sock.write(data, fds);
-    },
-    pause() {
-      paused = true;
-      sock.pause();
-    },
-    resume() {
-      paused = false;
-      if (started) sock.resume();
-    },
+    write: (data, fds) => sock.write(data, fds),
+    pauseReading: () => sock.pause(),
+    resumeReading: () => sock.resume(),
     end: () => sock.end(),
     destroy: () => sock.destroy(),
-  };
+  });
   sock.on('data', (chunk: Buffer, fds: number[]) => conn.onData(chunk, fds));
   sock.on('drain', () => conn.onDrain());
   sock.on('close', (err?: Error) => conn.onClose(err));

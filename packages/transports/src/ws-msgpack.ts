@@ -11,7 +11,7 @@
  * WsCodecError; the connection is then closed with 1007.
  */
 import { Packr, Unpackr } from 'msgpackr';
-import { QmpFramer, serializePlain, type JsonNode, type JsonPlain } from '@qmpmux/protocol';
+import { QmpFramer, scalarValue, serializePlain, type JsonNode, type JsonPlain } from '@qmpmux/protocol';
 
 export class WsCodecError extends Error {
   readonly code = 'QMPMUX_WS_BAD_MSGPACK';
@@ -46,14 +46,8 @@ function nodeValue(node: JsonNode): unknown {
       return new Map(node.members.map((m) => [m.key, nodeValue(m.value)]));
     case 'array':
       return node.items.map(nodeValue);
-    case 'int': {
-      const n = Number(node.value);
-      return Number.isSafeInteger(n) ? n : node.value;
-    }
-    case 'null':
-      return null;
     default:
-      return node.value;
+      return scalarValue(node);
   }
 }
 
