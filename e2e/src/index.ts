@@ -1,6 +1,6 @@
 export { startQemu, QEMU_BINARY, type TestQemu } from './qemu.ts';
 export { startProxy, waitReady, type TestProxy, type StartProxyOptions } from './proxy.ts';
 export { RawClient } from './raw.ts';
-export { openFdCount } from './fds.ts';
+export { openFdCount, fdPassingCycles } from './fds.ts';
 export { makeTestCa, type TestCa } from './certs.ts';
 export { WsClient, WsHandshakeError } from './ws-client.ts';

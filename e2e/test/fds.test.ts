@@ -5,7 +5,7 @@ import { openSync, readSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient, QmpError } from '@qmpmux/client';
 import { pipe, socketpair, closeFd } from '@qmpmux/unixfd';
-import { RawClient, openFdCount, startProxy, startQemu, type TestProxy, type TestQemu } from '../src/index.ts';
+import { RawClient, fdPassingCycles, openFdCount, startProxy, startQemu, type TestProxy, type TestQemu } from '../src/index.ts';
 
 const fdsOf = async (c: QmpClient) => (await c.execute('query-fdsets')) as { 'fdset-id': number; fds: { fd: number; opaque?: string }[] }[];
 
@@ -115,17 +115,7 @@ describe('fd passing through qmpmux (core)', () => {
       raw.conn.destroy();
     }
     const c = await QmpClient.connect(mux.unix);
-    for (let i = 0; i < 1000; i++) {
-      const [r, w] = pipe();
-      closeFd(r);
-      if (i % 2) {
-        await c.execute('getfd', { fdname: `n${i % 7}` }, { fds: [w] });
-        await c.execute('closefd', { fdname: `n${i % 7}` });
-      } else {
-        const ret = (await c.execute('add-fd', { 'fdset-id': 20 }, { fds: [w] })) as { fd: number };
-        await c.execute('remove-fd', { 'fdset-id': 20, fd: ret.fd });
-      }
-    }
+    await fdPassingCycles(c, 1000, [20]);
     c.close();
     const deadline = Date.now() + 5000;
     while (mux.proxy.sessions.size && Date.now() < deadline) await sleep(10);

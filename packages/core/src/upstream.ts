@@ -216,7 +216,7 @@ export class UpstreamLink {
     if (this.state === 'closed') return this.failAll(); // our own shutdown
     const wasReady = this.state === 'ready';
     this.lastError = `${this.opts.address}: connection closed${err ? ` (${err.message})` : ''}`;
-    this.opts.log.warn(wasReady ? 'QEMU monitor connection lost' : 'QEMU monitor closed during negotiation', { address: this.opts.address });
+    this.opts.log.warn(wasReady ? 'QEMU monitor connection lost' : 'QEMU monitor closed during negotiation', { address: this.opts.address, error: err?.message ?? 'EOF' });
     this.failAll();
     // Subscribers (the proxy) close their clients on this state change, before anything else happens.
     this.setState('connecting');

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient, QmpError } from '@qmpmux/client';
 import { closeFd, pipe, socketpair } from '@qmpmux/unixfd';
-import { openFdCount, startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+import { fdPassingCycles, openFdCount, startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2e';
 import { fdIdentity, fdsets, holds, spy, until, type FdsetInfo } from './helpers.ts';
 
 const OWNERS = '__org.qmpmux_query-fd-owners';
@@ -363,17 +363,7 @@ describe('fdsets with a real QEMU', () => {
     // This process runs qmpmux and its clients: its count covers both.
     const baseline = { mux: openFdCount(), qemu: openFdCount(qemu.pid) };
     const c = await QmpClient.connect(mux.unix);
-    for (let i = 0; i < 1000; i++) {
-      const [r, w] = pipe();
-      closeFd(r);
-      if (i % 2) {
-        await c.execute('getfd', { fdname: `n${i % 7}` }, { fds: [w] });
-        await c.execute('closefd', { fdname: `n${i % 7}` });
-      } else {
-        const ret = await c.execute<{ fd: number }>('add-fd', { 'fdset-id': 80 + (i % 3) }, { fds: [w] });
-        await c.execute('remove-fd', { 'fdset-id': 80 + (i % 3), fd: ret.fd });
-      }
-    }
+    await fdPassingCycles(c, 1000, [80, 81, 82]);
     for (let i = 0; i < 20; i++) {
       const d = await QmpClient.connect(mux.unix);
       for (let k = 0; k < 3; k++) {
