@@ -10,7 +10,8 @@
  *   chardevs and the VM's event stream. A fallback is an explicit choice.
  * - onCommand checks every command (in-band and exec-oob) against the principal's rules (rules.ts)
  *   before it reaches QEMU or a later plugin; a refusal is a GenericError naming command and principal.
- * - onReply filters `query-commands` to what the principal may run, and appends qmpmux's own commands
+ * - onReply filters `query-commands` and the command entries of `query-qmp-schema` to what the
+ *   principal may run, and appends qmpmux's own commands to query-commands
  *   (ProxyApi.ownCommands) that it may run.
  * - `__org.qmpmux_query-principal` answers `{"principal": NAME}` for the asking connection.
  * - reconfigure (SIGHUP) swaps the whole policy at once and maps connected clients again: a client
@@ -102,10 +103,21 @@ export const policyPlugin: PluginDefinition<PolicyOptions> = {
       },
 
       async onReply(reply) {
-        if (reply.command.command !== 'query-commands') return;
+        const what = reply.command.command;
+        if (what !== 'query-commands' && what !== 'query-qmp-schema') return;
         const r = reply.result();
         if (!('return' in r) || !Array.isArray(r.return)) return;
         const p = byName.get(state(reply.command.client)?.principal ?? '');
+        if (what === 'query-qmp-schema') {
+          // Command entries the principal may not run are left out; types and events stay (they
+          // describe data, and type names are masked anyway). qmpmux's own commands are already in
+          // the schema (the core adds them before any plugin sees the reply).
+          const kept = r.return.filter((e) => {
+            const o = e as { name?: unknown; 'meta-type'?: unknown } | null;
+            return o?.['meta-type'] !== 'command' || (typeof o.name === 'string' && permitted(p, o.name));
+          });
+          return kept.length === r.return.length ? undefined : { action: 'replace', return: kept };
+        }
         const names = new Set<string>();
         const list: JsonPlain[] = [];
         for (const e of r.return) {

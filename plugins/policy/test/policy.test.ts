@@ -155,6 +155,24 @@ describe('policy over unix sockets, by uid, user and group', { skip: !TestAccoun
     root.close();
   });
 
+  it('query-qmp-schema shows a principal only the commands it may run (types and events stay)', async () => {
+    const c = UserClient.start(socket, ops);
+    await c.negotiate();
+    const schema: { name: string; 'meta-type': string }[] = (await c.execute('query-qmp-schema')).return;
+    const commands = schema.filter((e) => e['meta-type'] === 'command').map((e) => e.name);
+    for (const n of ['stop', 'cont', 'query-status', 'qmp_capabilities']) assert.ok(commands.includes(n), n);
+    for (const n of ['quit', 'device_add', 'human-monitor-command', 'qom-set']) assert.ok(!commands.includes(n), n);
+    assert.ok(schema.some((e) => e['meta-type'] === 'event' && e.name === 'STOP'), 'events stay');
+    assert.ok(schema.some((e) => e['meta-type'] === 'object'), 'types stay');
+    c.close();
+    await c.exited();
+
+    const root = await QmpClient.connect(mux.unix);
+    const all = (await root.execute<{ name: string; 'meta-type': string }[]>('query-qmp-schema')).filter((e) => e['meta-type'] === 'command').map((e) => e.name);
+    assert.ok(all.includes('quit') && all.length > commands.length + 50, `full sees every command (${all.length} vs ${commands.length})`);
+    root.close();
+  });
+
   it('group membership from the group database makes an operator: stop and cont, but not quit', async () => {
     const c = UserClient.start(socket, ops);
     await c.negotiate();
