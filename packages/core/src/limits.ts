@@ -13,6 +13,8 @@ export interface Limits {
   maxClients: number;
   /** In-band commands one OOB-negotiated client may have queued or running (QEMU: 8). */
   maxClientInbandQueue: number;
+  /** exec-oob commands one client may have in flight; its input is not read further meanwhile. */
+  maxClientOobInflight: number;
   /** In-band commands in flight to QEMU at once, all clients together (QEMU queues 8 with OOB). */
   maxUpstreamInflight: number;
   /** File descriptors held for one client, waiting for a command to consume them. */
@@ -34,6 +36,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxClientOutputBytes: 16 * 1024 * 1024,
   maxClients: 1024,
   maxClientInbandQueue: 8,
+  maxClientOobInflight: 64,
   maxUpstreamInflight: 8,
   maxClientPendingFds: 253,
   upstreamWaitMs: 10_000,

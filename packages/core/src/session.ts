@@ -26,6 +26,8 @@ const OVERSIZE_GRACE_MS = 500;
 
 interface Item {
   out: Buffer | undefined;
+  /** A forwarded exec-oob command (counted in oobOutstanding until answered). */
+  oob?: boolean;
 }
 
 export interface SessionDeps {
@@ -60,6 +62,7 @@ export class Session implements ClientInfo {
   private hookChain: Promise<void> = Promise.resolve();
   private waitTimer: NodeJS.Timeout | undefined;
   private pumping = false;
+  private oobOutstanding = 0;
 
   constructor(
     readonly id: number,
@@ -149,7 +152,11 @@ export class Session implements ClientInfo {
   private complete(item: Item, out: Buffer, inband: boolean): void {
     if (this.phase === 'closed') return;
     item.out = out;
-    if (!inband) return this.write(out);
+    if (!inband) {
+      this.write(out);
+      if (item.oob && this.oobOutstanding-- === this.deps.limits.maxClientOobInflight) this.pump();
+      return;
+    }
     while (this.inband.length && this.inband[0]!.out) {
       this.write(this.inband.shift()!.out!);
       if ((this.phase as SessionPhase) === 'closed') return; // write() may have closed a slow client
@@ -180,7 +187,10 @@ export class Session implements ClientInfo {
   /** May another message be read now? (QEMU's monitor suspend/resume.) */
   private canRead(): boolean {
     if (this.phase !== 'capabilities' && this.phase !== 'command') return false;
-    return this.oob ? this.inband.length <= this.deps.limits.maxClientInbandQueue : this.inband.length === 0;
+    if (!this.oob) return this.inband.length === 0;
+    // QEMU reads on while 8 in-band commands are queued; exec-oob ones it runs at once. qmpmux also
+    // bounds a client's exec-oob commands in flight, so a flood of them cannot grow without limit.
+    return this.inband.length <= this.deps.limits.maxClientInbandQueue && this.oobOutstanding < this.deps.limits.maxClientOobInflight;
   }
 
   private pump(): void {
@@ -247,6 +257,10 @@ export class Session implements ClientInfo {
     const bundle = this.fdSlot.attach();
     const item: Item = { out: undefined };
     if (!env.oob) this.inband.push(item);
+    else {
+      item.oob = true;
+      this.oobOutstanding++;
+    }
     const ctx: CommandContext = {
       client: this,
       command: env.command,

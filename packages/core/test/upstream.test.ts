@@ -145,6 +145,31 @@ describe('upstream link', () => {
     calm.close();
   });
 
+  it("bounds a client's exec-oob commands in flight (maxClientOobInflight), then reads on as they are answered", async () => {
+    const fake = new FakeQemu();
+    await fake.start();
+    const { proxy, address } = await proxyFor(fake, { maxClientOobInflight: 5 });
+    cleanups.push(() => fake.stop(), () => proxy.stop());
+    const held: { fc: any; msg: any }[] = [];
+    fake.onCommand = (fc, msg) => held.push({ fc, msg });
+    const c = await QmpClient.connect(address, { oob: true });
+    const all = Array.from({ length: 20 }, (_, i) => c.execute<unknown>('yank', { i }, { oob: true }));
+    await sleep(100);
+    assert.equal(held.length, 5, 'only 5 exec-oob commands went upstream');
+    let answered = 0;
+    while (answered < 20) {
+      while (!held.length) await sleep(2);
+      const { fc, msg } = held.shift()!;
+      assert.ok(msg['exec-oob'], 'sent as exec-oob');
+      fc.send(`{"return": {}, "id": ${msg.id}}`);
+      answered++;
+      await sleep(1);
+      assert.ok(held.length <= 5);
+    }
+    await Promise.all(all);
+    c.close();
+  });
+
   it('parses a pretty-printing monitor and emits compact replies', async () => {
     const fake = new FakeQemu();
     fake.pretty = true;
