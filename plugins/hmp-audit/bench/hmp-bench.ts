@@ -2,7 +2,7 @@
  * HMP `info status` throughput through qmpmux (`qmpmux serve`, a child process) with the hmp-audit
  * plugin off, and on with each durability policy; ratios against off.
  *
- *   npx tsx plugins/hmp-audit/bench/hmp-bench.ts [--seconds 3] [--rounds 5] [--clients 1,8] [--dir DIR]
+ *   npx tsx plugins/hmp-audit/bench/hmp-bench.ts [--seconds 3] [--rounds 5] [--clients 1,8] [--warmup 3] [--dir DIR]
  *
  * Configurations: off (no plugin), batch (defaults: 256 records / 100 ms), always, and batch1s (fsync
  * at most once a second: how much the fsync frequency itself costs). Each client sends `info status`
@@ -26,6 +26,8 @@ const opt = (name: string, dflt: string) => {
 const SECONDS = Number(opt('seconds', '3'));
 const ROUNDS = Number(opt('rounds', '5'));
 const CLIENTS = opt('clients', '1,8').split(',').map(Number);
+/** Warm-up before counting: qmpmux is a long-running sidecar; V8 compiles its hot path in the first seconds. */
+const WARMUP_S = Number(opt('warmup', '3'));
 const BASE = opt('dir', tmpdir());
 const ROOT = resolve(import.meta.dirname, '../../..');
 const BIN = join(ROOT, 'packages/cli/bin/qmpmux.mjs');
@@ -81,7 +83,7 @@ async function measure(address: string, clients: number, cpuMs: () => number): P
       if (counting) count++;
     }
   });
-  await sleep(500); // warm-up
+  await sleep(WARMUP_S * 1000);
   counting = true;
   const t0 = process.hrtime.bigint();
   const c0 = cpuMs();
