@@ -18,6 +18,9 @@ export const SERVE_USAGE = `usage: qmpmux serve [--upstream unix:PATH|tcp:HOST:P
 SIGHUP re-reads --config and gives the plugins their new options, all or nothing, keeping clients
 connected; an invalid file is reported and the running configuration stays.`;
 
+/** How long connections may linger after shutdown before the process exits anyway. */
+const STOP_GRACE_MS = 2000;
+
 export async function serve(argv: string[]): Promise<number> {
   const { opts } = parseArgs(argv, { values: ['upstream', 'config', 'qemu-binary', 'log'], repeat: ['listen', 'plugin', 'qemu-arg'] });
   const cfg = opts.config ? loadConfig(opts.config as string) : parseConfig({});
@@ -65,6 +68,9 @@ export async function serve(argv: string[]): Promise<number> {
   await proxy.stop();
   await qemu?.stop();
   log.info('stopped');
+  // Peers that never close their side (a WebSocket that does not answer the close frame, a TCP peer
+  // that keeps its half open) must not keep the process alive: give them a moment, then exit.
+  setTimeout(() => process.exit(0), STOP_GRACE_MS).unref();
   return 0;
 }
 

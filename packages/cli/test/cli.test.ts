@@ -89,6 +89,24 @@ describe('qmpmux serve (managed QEMU) and qmpmux shell', () => {
     await new Promise((r) => serve!.once('exit', r));
   });
 
+  it('exits after SIGTERM even when a peer keeps its side of the connection open', async () => {
+    serve = spawn(process.execPath, [BIN, 'serve', '--listen', `unix:${sock}`, '--listen', 'tcp:127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    serve.stderr!.on('data', (d) => (log += d));
+    await waitFor(() => /listening on tcp:127\.0\.0\.1:(\d+)/.test(log) && /managed QEMU/.test(log), 15_000, 'startup');
+    const port = Number(/listening on tcp:127\.0\.0\.1:(\d+)/.exec(log)![1]);
+    const { connect } = await import('node:net');
+    const stubborn = connect({ port, host: '127.0.0.1', allowHalfOpen: true }); // never ends its side
+    stubborn.on('error', () => {});
+    await new Promise((r) => stubborn.once('data', r)); // the greeting
+    const t0 = Date.now();
+    const exited = new Promise<number | null>((r) => serve!.once('exit', (code) => r(code)));
+    serve.kill('SIGTERM');
+    assert.equal(await Promise.race([exited, sleep(10_000).then(() => 'still running after 10 s')]), 0);
+    assert.ok(Date.now() - t0 < 8000, `exited after ${Date.now() - t0} ms`);
+    stubborn.destroy();
+  });
+
   it('a bad config file is refused at start-up, naming the field', async () => {
     const cfg = join(dir, 'bad.json');
     writeFileSync(cfg, JSON.stringify({ listen: ['unix:/tmp/x.sock'], limits: { maxClients: -1 } }));
