@@ -10,8 +10,8 @@
  *   CommandContext.state. fsync "always": written, and the reply released only once it is on disk.
  *   fsync "batch": the reply leaves first and its record is written in the same turn of the event loop
  *   (setImmediate), off the reply's path; a crash in between loses that outcome, never the command.
- * Replies qmpmux produces itself (the QEMU link lost) do not pass the plugins: such a command has a
- * `command` record and no `reply`.
+ * Replies qmpmux produces itself (the QEMU link lost) pass too, with source 'qmpmux': their outcome is
+ * recorded like any other. Options other than the log's own can change on SIGHUP (reconfigure).
  */
 import { hostname } from 'node:os';
 import type { ClientInfo, CommandContext, CommandVerdict, JsonPlain, Plugin, PluginContext, PluginDefinition, ReplyContext } from '@qmpmux/core';
@@ -50,8 +50,8 @@ export function createHmpAudit(o: HmpAuditOptions, ctx: PluginContext): Plugin {
     fileMode: o.fileMode,
     log: ctx.log,
   });
-  const policy = new Policy(o);
-  const redactions = compileRedactions([...(o.redactDefaults ? DEFAULT_REDACTIONS : []), ...o.redact]);
+  let policy = new Policy(o);
+  let redactions = compileRedactions([...(o.redactDefaults ? DEFAULT_REDACTIONS : []), ...o.redact]);
   const clip = (s: string) => (s.length > o.maxTextBytes ? { text: recordString(s.slice(0, o.maxTextBytes)), truncated: true } : { text: recordString(s) });
   const strict = o.fsync === 'always';
 
@@ -175,6 +175,24 @@ export function createHmpAudit(o: HmpAuditOptions, ctx: PluginContext): Plugin {
       }
       const seq = writeReply(replyRecord(p, reply, durationMs));
       if (seq !== undefined) await writer.whenDurable(seq).catch((e: Error) => ctx.log.error(`reply record ${seq} not durable: ${e.message}`));
+    },
+
+    /**
+     * SIGHUP reload: rules, operators, redactions, auditAllQmp, failClosed and text limits change at
+     * once; what the open log depends on (path, format, fsync, batching, rotation, key, file mode)
+     * needs a restart, and asking for it changes nothing.
+     */
+    async reconfigure(next) {
+      const n = next as HmpAuditOptions;
+      const fixed = (['path', 'format', 'fsync', 'batchMaxRecords', 'batchMaxDelayMs', 'rotateBytes', 'fileMode'] as const).filter((k) => n[k] !== o[k]);
+      const sameKey = n.key === o.key || (n.key !== undefined && o.key !== undefined && n.key.equals(o.key));
+      if (fixed.length || !sameKey) throw new Error(`cannot change ${[...fixed, ...(sameKey ? [] : ['key'])].join(', ')} while the log is open; restart qmpmux`);
+      const nextPolicy = new Policy(n);
+      const nextRedactions = compileRedactions([...(n.redactDefaults ? DEFAULT_REDACTIONS : []), ...n.redact]);
+      o = n;
+      policy = nextPolicy;
+      redactions = nextRedactions;
+      ctx.log.info('hmp-audit reconfigured');
     },
 
     async close() {

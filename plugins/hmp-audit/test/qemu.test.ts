@@ -155,6 +155,34 @@ describe('rules', () => {
   });
 });
 
+describe('reload (SIGHUP)', () => {
+  let mux: TestProxy;
+  let path: string;
+  const rules = (deny: string[]) => [{ name: 'no-pause-for-alice', action: 'deny', commands: deny, principals: ['alice'] }];
+  before(async () => {
+    path = logPath();
+    mux = await startProxy(qemu.address, { plugins: [{ definition: whoPlugin }, audit({ path, fsync: 'batch', rules: rules(['stop']) })] });
+  });
+  after(() => mux?.stop());
+
+  it('new rules apply to connected clients at once; options of the open log cannot change and change nothing', async () => {
+    const alice = await QmpClient.connect(mux.tcp);
+    await assert.rejects(hmp(alice, 'stop'), (e: QmpError) => /no-pause-for-alice/.test(e.desc));
+    await mux.proxy.reload([{ definition: whoPlugin }, audit({ path, fsync: 'batch', rules: rules(['info status']) })]);
+    assert.equal(await hmp(alice, 'stop'), '', 'stop is allowed now');
+    assert.equal(await hmp(alice, 'cont'), '');
+    await assert.rejects(hmp(alice, 'info status'), (e: QmpError) => /refused by audit rule 'no-pause-for-alice'/.test(e.desc));
+    await assert.rejects(
+      mux.proxy.reload([{ definition: whoPlugin }, audit({ path: logPath(), fsync: 'batch', rules: rules(['stop']) })]),
+      /cannot change path while the log is open; restart qmpmux/,
+    );
+    await assert.rejects(hmp(alice, 'info status'), (e: QmpError) => /no-pause-for-alice/.test(e.desc));
+    assert.equal(await hmp(alice, 'stop'), '', 'the refused reload changed nothing');
+    await hmp(alice, 'cont');
+    alice.close();
+  });
+});
+
 describe('auditAllQmp and redaction', () => {
   let mux: TestProxy;
   let path: string;
