@@ -67,7 +67,10 @@ export type CommandVerdict =
 
 export interface ReplyContext {
   readonly command: CommandContext;
-  /** Who produced the reply: QEMU, a plugin's local verdict, or qmpmux itself (e.g. link lost). */
+  /**
+   * Who produced the reply: QEMU, a plugin's local verdict, or qmpmux itself (the QEMU link was lost;
+   * that error has already gone to the client, so a replacement verdict is ignored).
+   */
   readonly source: 'qemu' | 'plugin' | 'qmpmux';
   /** The name actually sent to QEMU (after rewrites). */
   readonly executed: string;
