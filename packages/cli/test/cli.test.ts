@@ -130,3 +130,18 @@ describe('shell line parsing', () => {
     assert.throws(() => parseShellLine('x novalue'), /expected key=value/);
   });
 });
+
+describe('the README', () => {
+  it("its example config file is valid: every field and every plugin's options", async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parseConfig, resolvePlugins } = await import('@qmpmux/core');
+    const { AVAILABLE_PLUGINS } = await import('../src/plugins.ts');
+    const readme = readFileSync(resolve(fileURLToPath(import.meta.url), '../../../../README.md'), 'utf8');
+    const block = /The config file[\s\S]*?```json\n([\s\S]*?)```/.exec(readme);
+    assert.ok(block, 'the README has the example');
+    const cfg = parseConfig(JSON.parse(block[1]!));
+    const specs = resolvePlugins(cfg, AVAILABLE_PLUGINS);
+    assert.deepEqual(specs.map((s) => s.definition.name), ['policy', 'fdsets', 'hmp-audit', 'event-replay', 'clients']);
+    specs.forEach((s, i) => s.definition.validate(s.options ?? {}, `plugins[${i}].options`));
+  });
+});
