@@ -24,6 +24,8 @@ export interface Limits {
   /** Reconnect backoff to QEMU: first delay and cap (ms). */
   reconnectMinMs: number;
   reconnectMaxMs: number;
+  /** Largest message read from QEMU (query-qmp-schema is ~200 KB); larger drops the link. */
+  maxUpstreamMessageBytes: number;
   /** Commands issued by plugins themselves, queued at once. */
   maxInternalQueue: number;
   /** Events waiting for plugin hooks before upstream reading pauses. */
@@ -42,6 +44,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   upstreamWaitMs: 10_000,
   reconnectMinMs: 100,
   reconnectMaxMs: 5_000,
+  maxUpstreamMessageBytes: 64 * 1024 * 1024,
   maxInternalQueue: 1024,
   maxPendingEvents: 4096,
 });

@@ -91,6 +91,7 @@ export class UpstreamLink {
   private backoff: number;
   private timer: NodeJS.Timeout | undefined;
   private lineParts: Buffer[] = [];
+  private lineBytes = 0;
   private framer: QmpFramer | undefined; // set when QEMU's output is not compact (pretty=on)
   private greeted = false;
   private epoch = 0;
@@ -191,6 +192,7 @@ export class UpstreamLink {
     this.conn = conn;
     this.greeted = false;
     this.lineParts = [];
+    this.lineBytes = 0;
     this.framer = undefined;
     this.setState('negotiating');
     conn.onData = (chunk, fds) => {
@@ -294,7 +296,11 @@ export class UpstreamLink {
     for (;;) {
       const nl = chunk.indexOf(10, start);
       if (nl < 0) {
-        if (start < chunk.length) this.lineParts.push(chunk.subarray(start));
+        if (start < chunk.length) {
+          this.lineParts.push(chunk.subarray(start));
+          this.lineBytes += chunk.length - start;
+          if (this.lineBytes > this.opts.limits.maxUpstreamMessageBytes) this.tooLarge();
+        }
         return;
       }
       let line = chunk.subarray(start, nl);
@@ -302,12 +308,13 @@ export class UpstreamLink {
         this.lineParts.push(line);
         line = Buffer.concat(this.lineParts);
         this.lineParts = [];
+        this.lineBytes = 0;
       }
       start = nl + 1;
       if (line.length && line[line.length - 1] === 13) line = line.subarray(0, line.length - 1);
       if (!this.greeted && !(line.length > 1 && line[0] === 0x7b && line[line.length - 1] === 0x7d)) {
         // Not one object per line: a pretty monitor. Parse structurally from here on.
-        this.framer = new QmpFramer({ allowNonFinite: true, maxMessageBytes: Number.MAX_SAFE_INTEGER });
+        this.framer = new QmpFramer({ allowNonFinite: true, maxMessageBytes: this.opts.limits.maxUpstreamMessageBytes });
         return this.onFramed(Buffer.concat([line, Buffer.from('\n'), chunk.subarray(start)]));
       }
       if (line.length) this.onMessage(classifyLine(line));
@@ -317,8 +324,17 @@ export class UpstreamLink {
   private onFramed(chunk: Buffer): void {
     for (const ev of this.framer!.push(chunk)) {
       if (ev.type === 'message') this.onMessage(classifyStructured(ev.raw, false, ev.root));
+      else if (ev.type === 'oversize') return this.tooLarge();
       else this.opts.log.warn('unparseable output from QEMU', { ev: ev as never });
     }
+  }
+
+  /** QEMU sent a message beyond maxUpstreamMessageBytes: drop the link rather than buffer without end. */
+  private tooLarge(): void {
+    this.opts.log.error(`a message from QEMU exceeds maxUpstreamMessageBytes (${this.opts.limits.maxUpstreamMessageBytes}): dropping the link`);
+    this.lineParts = [];
+    this.lineBytes = 0;
+    this.conn?.destroy();
   }
 
   private onMessage(m: UpstreamMessage): void {

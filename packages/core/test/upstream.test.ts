@@ -170,6 +170,18 @@ describe('upstream link', () => {
     c.close();
   });
 
+  it('drops the link when QEMU sends a message beyond maxUpstreamMessageBytes, answering what was in flight', async () => {
+    const fake = new FakeQemu();
+    await fake.start();
+    const { proxy, address } = await proxyFor(fake, { maxUpstreamMessageBytes: 64 * 1024 });
+    cleanups.push(() => fake.stop(), () => proxy.stop());
+    fake.onCommand = (fc) => fc.sock.write(`{"return": "${'x'.repeat(200 * 1024)}`); // no end in sight
+    const c = await QmpClient.connect(address);
+    await assert.rejects(c.execute<unknown>('huge'), (e: QmpError) => e.desc === 'QEMU monitor connection lost');
+    while (proxy.link.state !== 'ready') await sleep(5);
+    assert.equal(fake.conns.length, 2, 'reconnected');
+  });
+
   it('parses a pretty-printing monitor and emits compact replies', async () => {
     const fake = new FakeQemu();
     fake.pretty = true;
