@@ -1,5 +1,5 @@
 /** The fdsets plugin's hooks: see index.ts for what it does and README.md for the decisions. */
-import type { ClientInfo, CommandContext, CommandVerdict, JsonPlain, Plugin, PluginContext, ReplyContext, ReplyVerdict } from '@qmpmux/core';
+import { UpstreamLostError, type ClientInfo, type CommandContext, type CommandVerdict, type JsonPlain, type Plugin, type PluginContext, type ReplyContext, type ReplyVerdict } from '@qmpmux/core';
 import { ClientLedger, fdKey } from './ledger.ts';
 import { restoreNames, rewriteNames } from './names.ts';
 import type { FdsetsOptions } from './options.ts';
@@ -29,7 +29,12 @@ export interface FdsetsPlugin extends Plugin {
   held(): { clients: number; names: number; fds: number };
   /** The epoch in this instance's upstream names and opaque tags. */
   readonly epoch: string;
+  /** Names whose cleanup waits for QEMU to be back (the link was down when their client left). */
+  readonly orphans: number;
 }
+
+/** Names remembered for cleanup after a reconnect, at most. */
+const MAX_ORPHAN_NAMES = 4096;
 
 /** Who holds a name or an fd, in the owners query (QAPI-like, for query-qmp-schema). */
 const OWNER_TYPE = { client: 'int', transport: 'str', address: 'str', '*pid': 'int', '*uid': 'int', '*gid': 'int', '*principal': 'str' } as const;
@@ -59,16 +64,45 @@ export function createFdsetsPlugin(initial: FdsetsOptions, ctx: PluginContext): 
     return l;
   };
 
+  /**
+   * Names of departed clients that could not be closed because the QEMU link was down. When the link
+   * is back (the same QEMU still holds them; a restarted one does not, and closefd just fails), they
+   * are closed then, and fd-set fds tagged by this instance whose client is gone are removed.
+   */
+  const orphanNames = new Set<string>();
+
   /** Run a cleanup command; failures are expected (a name QEMU took already) and only logged. */
   const quietly = async (command: string, args: Record<string, JsonPlain>): Promise<boolean> => {
     try {
       await ctx.proxy.execute(command, args);
       return true;
     } catch (e) {
+      if (e instanceof UpstreamLostError && command === 'closefd' && orphanNames.size < MAX_ORPHAN_NAMES) orphanNames.add(String(args.fdname));
       log.debug(`cleanup: ${command} failed`, { arguments: args, error: (e as Error).message });
       return false;
     }
   };
+
+  const sweepAfterReconnect = async (): Promise<void> => {
+    const names = [...orphanNames];
+    orphanNames.clear();
+    for (const n of names) await quietly('closefd', { fdname: n });
+    let removed = 0;
+    try {
+      for (const s of await querySets()) {
+        for (const f of s.fds) {
+          const owner = tags.ownerOf(f.opaque);
+          if (owner !== undefined && !ctx.proxy.clients.has(owner) && (await quietly('remove-fd', { 'fdset-id': s['fdset-id'], fd: f.fd }))) removed++;
+        }
+      }
+    } catch (e) {
+      log.debug('sweep: query-fdsets failed', { error: (e as Error).message });
+    }
+    if (names.length || removed) log.info('after reconnect: cleaned up what departed clients left', { names: names.length, fds: removed });
+  };
+  const stateSub = ctx.proxy.upstreamState$.subscribe((st) => {
+    if (st === 'ready') void sweepAfterReconnect();
+  });
 
   const querySets = async (): Promise<FdsetInfo[]> => {
     const r = await ctx.proxy.execute('query-fdsets');
@@ -238,6 +272,13 @@ export function createFdsetsPlugin(initial: FdsetsOptions, ctx: PluginContext): 
       },
     ],
     epoch: tags.epoch,
+    get orphans() {
+      return orphanNames.size;
+    },
+
+    async close() {
+      stateSub.unsubscribe();
+    },
 
     held() {
       let names = 0;

@@ -427,3 +427,31 @@ describe('fdsets with ownFdsetsOnly and allowForeignRemove', () => {
     await until(() => plugin.instance().held().clients === 0, 'cleanup');
   });
 });
+
+describe('fdsets when the link to QEMU drops and comes back', () => {
+  let qemu: TestQemu;
+  let mux: TestProxy;
+  const plugin = fdsets();
+  before(async () => {
+    qemu = await startQemu();
+    mux = await startProxy(qemu.address, { plugins: [plugin.spec], limits: { reconnectMinMs: 20, reconnectMaxMs: 100 } });
+  });
+  after(async () => {
+    await mux?.stop();
+    await qemu?.stop();
+  });
+
+  it("names of clients that left while the link was down are closed once it is back (the same QEMU still held them)", async () => {
+    const baseline = openFdCount(qemu.pid);
+    const c = await QmpClient.connect(mux.unix);
+    const p = freshPipe();
+    await c.execute('getfd', { fdname: 'kept' }, { fds: [p.w] });
+    assert.ok(holds(qemu.pid, p.id), 'QEMU holds the named fd');
+    // The link drops, QEMU stays: every client is closed, and its cleanup cannot reach QEMU now.
+    (mux.proxy.link as unknown as { conn: { destroy(): void } }).conn.destroy();
+    await until(() => c.closed && plugin.instance().held().clients === 0, 'the client closed and its ledger gone');
+    await until(() => mux.proxy.link.state === 'ready' && plugin.instance().orphans === 0, 'reconnected and swept', 10_000);
+    await until(() => !holds(qemu.pid, p.id) && openFdCount(qemu.pid) === baseline, 'QEMU no longer holds the fd');
+    closeFd(p.r);
+  });
+});
