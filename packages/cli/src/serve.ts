@@ -53,7 +53,7 @@ export async function serve(argv: string[]): Promise<number> {
     await qemu?.stop();
     throw e;
   }
-  log.info(`upstream ${upstream}${qemu ? ` (managed QEMU, pid ${qemu.pid})` : ''}`);
+  log.info(`upstream ${upstream}${qemu ? ` (managed QEMU under watchdog pid ${qemu.pid})` : ''}`);
   const onHup = () => void reload(proxy, opts.config as string | undefined, withFlags, cfg, log);
   process.on('SIGHUP', onHup);
   await new Promise<void>((resolve) => {

@@ -54,8 +54,8 @@ describe('qmpmux serve (managed QEMU) and qmpmux shell', () => {
     serve = spawn(process.execPath, [BIN, 'serve', '--listen', `unix:${sock}`, '--listen', 'tcp:127.0.0.1:0', '--plugin', 'clients'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     serve.stderr!.on('data', (d) => (log += d));
-    await waitFor(() => /managed QEMU, pid (\d+)/.test(log) && /listening on tcp:127\.0\.0\.1:(\d+)/.test(log), 15_000, `startup; log: ${log}`);
-    const qemuPid = Number(/managed QEMU, pid (\d+)/.exec(log)![1]);
+    await waitFor(() => /managed QEMU under watchdog pid (\d+)/.test(log) && /listening on tcp:127\.0\.0\.1:(\d+)/.test(log), 15_000, `startup; log: ${log}`);
+    const qemuPid = Number(/managed QEMU under watchdog pid (\d+)/.exec(log)![1]);
     const port = /listening on tcp:127\.0\.0\.1:(\d+)/.exec(log)![1];
     const a = await QmpClient.connect(`unix:${sock}`);
     const b = await QmpClient.connect(`tcp:127.0.0.1:${port}`);
@@ -76,7 +76,7 @@ describe('qmpmux serve (managed QEMU) and qmpmux shell', () => {
     serve = spawn(process.execPath, [BIN, 'serve', '--listen', `unix:${sock}`], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     serve.stderr!.on('data', (d) => (log += d));
-    await waitFor(() => /managed QEMU, pid/.test(log), 15_000, 'startup');
+    await waitFor(() => /managed QEMU under watchdog pid/.test(log), 15_000, 'startup');
     const r = await run(['shell', `unix:${sock}`], 'query-status\nstop\n{"execute":"cont","id":7}\nquery-command-line-options option=machine\nnope\n');
     assert.equal(r.code, 0, r.err);
     const lines = r.out.trim().split('\n');
