@@ -4,3 +4,4 @@ export { RawClient } from './raw.ts';
 export { openFdCount, fdPassingCycles } from './fds.ts';
 export { makeTestCa, type TestCa } from './certs.ts';
 export { WsClient, WsHandshakeError } from './ws-client.ts';
+export { useWssProxy, type WssFixture } from './wss.ts';

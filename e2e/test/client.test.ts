@@ -4,15 +4,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { pipe, closeFd } from '@qmpmux/unixfd';
-import type { Peer, PluginDefinition } from '@qmpmux/core';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { QmpClient, QmpError, QmpNotConnectedError, type QmpClientState } from '@qmpmux/client';
 import { clientsPlugin } from '@qmpmux/plugin-clients';
-import { makeTestCa, startProxy, startQemu, type TestProxy, type TestQemu } from '../src/index.ts';
+import { startProxy, startQemu, useWssProxy, type TestProxy, type TestQemu } from '../src/index.ts';
 
 async function until(pred: () => boolean, what: string, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -173,44 +170,17 @@ describe('typed client directly on QEMU', () => {
 });
 
 describe('typed client over wss:// with a bearer token', () => {
-  let qemu: TestQemu;
-  let mux: TestProxy;
-  let dir: string;
-  let caCert: string;
-  const peers: Peer[] = [];
-  const recorder: PluginDefinition<void> = {
-    name: 'test-peer',
-    validate: () => undefined,
-    create: () => ({
-      name: 'test-peer',
-      async onClientConnect(client) {
-        peers.push(client.peer);
-      },
-    }),
-  };
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'qmpmux-client-wss-'));
-    const ca = makeTestCa(join(dir, 'ca'));
-    caCert = ca.cert;
-    const server = ca.issue('server', { subject: '/CN=127.0.0.1', san: ['IP:127.0.0.1', 'DNS:localhost'], server: true });
-    qemu = await startQemu();
-    mux = await startProxy(qemu.address, { ws: 'wss://127.0.0.1:0/qmp', tls: { ...server, ca: ca.cert, requireClientCert: false }, plugins: [{ definition: recorder }] });
-  });
-  after(async () => {
-    await mux?.stop();
-    await qemu?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const wss = useWssProxy('qmpmux-client-wss-');
 
   it('connects with the CA and a token, runs typed commands; an untrusted server certificate is refused', async () => {
-    const qmp = await QmpClient.connect(mux.ws, { websocket: { token: 's3cret-token', options: { ca: readFileSync(caCert) } } });
+    const qmp = await QmpClient.connect(wss.mux.ws, { websocket: { token: 's3cret-token', options: { ca: readFileSync(wss.ca.cert) } } });
     try {
       assert.equal((await qmp.execute('query-version')).qemu.major, 7);
-      assert.equal(peers.at(-1)?.transport, 'wss');
-      assert.equal(peers.at(-1)?.token, 's3cret-token');
+      assert.equal(wss.peers.at(-1)?.transport, 'wss');
+      assert.equal(wss.peers.at(-1)?.token, 's3cret-token');
     } finally {
       qmp.close();
     }
-    await assert.rejects(QmpClient.connect(mux.ws), /self[- ]signed|unable to (get|verify)/i);
+    await assert.rejects(QmpClient.connect(wss.mux.ws), /self[- ]signed|unable to (get|verify)/i);
   });
 });

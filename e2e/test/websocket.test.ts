@@ -4,14 +4,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { createLogger, type ClientInfo, type LogLevel, type PluginDefinition } from '@qmpmux/core';
 import { encodeTokenEntry } from '@qmpmux/transports';
-import { RawClient, WsClient, WsHandshakeError, makeTestCa, startProxy, startQemu, type TestCa, type TestProxy, type TestQemu } from '../src/index.ts';
+import { RawClient, WsClient, WsHandshakeError, makeTestCa, startProxy, startQemu, useWssProxy, type TestProxy, type TestQemu } from '../src/index.ts';
 
 const NEGOTIATE = '{"execute":"qmp_capabilities"}';
 
@@ -302,57 +301,31 @@ describe('WebSocket identity, origins and keepalive', () => {
 });
 
 describe('wss:// with TLS client certificates', () => {
-  let qemu: TestQemu;
-  let mux: TestProxy;
-  let dir: string;
-  let ca: TestCa;
-  const seen: ClientInfo['peer'][] = [];
-  const recorder: PluginDefinition<void> = {
-    name: 'test-peer',
-    validate: () => undefined,
-    create: () => ({
-      name: 'test-peer',
-      async onClientConnect(client: ClientInfo) {
-        seen.push(client.peer);
-      },
-    }),
-  };
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'qmpmux-wss-'));
-    ca = makeTestCa(join(dir, 'ca'));
-    const server = ca.issue('server', { subject: '/CN=127.0.0.1', san: ['IP:127.0.0.1', 'DNS:localhost'], server: true });
-    qemu = await startQemu();
-    mux = await startProxy(qemu.address, { ws: 'wss://127.0.0.1:0/qmp', tls: { ...server, ca: ca.cert, requireClientCert: false }, plugins: [{ definition: recorder }] });
-  });
-  after(async () => {
-    await mux?.stop();
-    await qemu?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const wss = useWssProxy('qmpmux-wss-');
 
   it('a verified client certificate becomes Peer.certificate; without one the peer has none', async () => {
-    const client = ca.issue('client', { subject: '/O=Example/CN=ops', san: ['URI:spiffe://example/ops', 'DNS:ops.example'] });
-    assert.match(mux.ws, /^wss:\/\/127\.0\.0\.1:\d+\/qmp$/);
-    const trust = readFileSync(ca.cert);
-    const withCert = await WsClient.connect(mux.ws, { protocols: ['qmp.msgpack'], ca: trust, cert: readFileSync(client.cert), key: readFileSync(client.key) });
+    const client = wss.ca.issue('client', { subject: '/O=Example/CN=ops', san: ['URI:spiffe://example/ops', 'DNS:ops.example'] });
+    assert.match(wss.mux.ws, /^wss:\/\/127\.0\.0\.1:\d+\/qmp$/);
+    const trust = readFileSync(wss.ca.cert);
+    const withCert = await WsClient.connect(wss.mux.ws, { protocols: ['qmp.msgpack'], ca: trust, cert: readFileSync(client.cert), key: readFileSync(client.key) });
     await withCert.count(1);
     assert.ok('QMP' in withCert.values[0]);
-    const without = await WsClient.connect(mux.ws, { ca: trust });
+    const without = await WsClient.connect(wss.mux.ws, { ca: trust });
     await without.count(1);
-    assert.equal(seen.length, 2);
-    assert.equal(seen[0]!.transport, 'wss');
-    assert.equal(seen[0]!.certificate?.subject, 'O=Example,CN=ops');
-    assert.deepEqual(seen[0]!.certificate?.subjectAltNames, ['URI:spiffe://example/ops', 'DNS:ops.example']);
-    assert.match(seen[0]!.certificate?.fingerprint256 ?? '', /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
-    assert.equal(seen[1]!.certificate, undefined);
+    assert.equal(wss.peers.length, 2);
+    assert.equal(wss.peers[0]!.transport, 'wss');
+    assert.equal(wss.peers[0]!.certificate?.subject, 'O=Example,CN=ops');
+    assert.deepEqual(wss.peers[0]!.certificate?.subjectAltNames, ['URI:spiffe://example/ops', 'DNS:ops.example']);
+    assert.match(wss.peers[0]!.certificate?.fingerprint256 ?? '', /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    assert.equal(wss.peers[1]!.certificate, undefined);
     withCert.close();
     without.close();
   });
 
   it('a client certificate from another CA ends the connection before any WebSocket', async () => {
-    const rogue = makeTestCa(join(dir, 'rogue'), '/CN=rogue CA').issue('rogue', { subject: '/CN=ops' });
-    const before = seen.length;
-    await assert.rejects(WsClient.connect(mux.ws, { ca: readFileSync(ca.cert), cert: readFileSync(rogue.cert), key: readFileSync(rogue.key) }));
-    assert.equal(seen.length, before, 'no session');
+    const rogue = makeTestCa(join(wss.dir, 'rogue'), '/CN=rogue CA').issue('rogue', { subject: '/CN=ops' });
+    const before = wss.peers.length;
+    await assert.rejects(WsClient.connect(wss.mux.ws, { ca: readFileSync(wss.ca.cert), cert: readFileSync(rogue.cert), key: readFileSync(rogue.key) }));
+    assert.equal(wss.peers.length, before, 'no session');
   });
 });
