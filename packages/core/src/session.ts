@@ -73,7 +73,6 @@ export class Session implements ClientInfo {
     this.source = new Source(`client ${id}`);
     conn.onData = (chunk, fds) => this.onData(chunk, fds);
     conn.onClose = () => this.close('connection closed');
-    conn.onDrain = () => {};
   }
 
   get peer() {
