@@ -40,7 +40,7 @@ export async function serve(argv: string[]): Promise<number> {
   // Everything that can be refused (plugins, their options) is checked before QEMU starts.
   let proxy: Proxy;
   try {
-    proxy = await Proxy.create({ upstream, listen, limits: cfg.limits, unixMode: cfg.unixMode, tls: cfg.tls, websocket: cfg.websocket, plugins: resolvePlugins(cfg, AVAILABLE_PLUGINS), log });
+    proxy = await Proxy.create({ name: cfg.name, upstream, listen, limits: cfg.limits, unixMode: cfg.unixMode, tls: cfg.tls, websocket: cfg.websocket, plugins: resolvePlugins(cfg, AVAILABLE_PLUGINS), log });
   } catch (e) {
     await qemu?.stop();
     throw e;

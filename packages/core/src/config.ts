@@ -25,9 +25,12 @@ import { parseWebsocketConfig } from './config-websocket.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import type { LogLevel } from './log.ts';
 import type { PluginDefinition } from './types.ts';
+import { DEFAULT_VM_NAME, VM_NAME } from './vm-name.ts';
 import * as v from './validate.ts';
 
 export interface QmpmuxConfig {
+  /** The VM's name (single-VM form); default "default". */
+  name: string;
   upstream?: string;
   listen: string[];
   unixMode?: number;
@@ -40,7 +43,7 @@ export interface QmpmuxConfig {
   plugins: { name: string; options: unknown }[];
 }
 
-const TOP = ['upstream', 'listen', 'unixMode', 'log', 'limits', 'qemu', 'tls', 'websocket', 'plugins'] as const;
+const TOP = ['name', 'upstream', 'listen', 'unixMode', 'log', 'limits', 'qemu', 'tls', 'websocket', 'plugins'] as const;
 
 export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
   const o = v.object(raw, path, TOP);
@@ -64,7 +67,10 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
     tls = { cert: v.string(t.cert, `${path}.tls.cert`), key: v.string(t.key, `${path}.tls.key`), ca, requireClientCert: v.bool(t.requireClientCert, `${path}.tls.requireClientCert`, ca !== undefined) };
     if (tls.requireClientCert && ca === undefined) throw new ConfigError(`${path}.tls.requireClientCert`, 'needs tls.ca, the CA that signs client certificates');
   }
+  const name = o.name === undefined ? DEFAULT_VM_NAME : v.string(o.name, `${path}.name`);
+  if (!VM_NAME.test(name)) throw new ConfigError(`${path}.name`, `a VM name is 1 to 64 of A-Z a-z 0-9 _ . - (got ${JSON.stringify(name)})`);
   return {
+    name,
     upstream: v.optString(o.upstream, `${path}.upstream`),
     listen: v.array(o.listen, `${path}.listen`, v.string),
     unixMode,

@@ -1,4 +1,5 @@
 export { Proxy, type ProxyOptions, type PluginSpec } from './proxy.ts';
+export { DEFAULT_VM_NAME, VM_NAME } from './vm-name.ts';
 export { UpstreamLink, FD_CONSUMERS, type UpstreamState } from './upstream.ts';
 export { Session, type SessionPhase } from './session.ts';
 export { PluginHost, PluginError } from './plugin-host.ts';

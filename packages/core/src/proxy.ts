@@ -15,6 +15,8 @@ import { UpstreamLink, type UpstreamState } from './upstream.ts';
 import { parseOne, type RawEvent } from './upstream-message.ts';
 import { QMPMUX_ERRORS } from './errors.ts';
 import { ConfigError } from './config-error.ts';
+import { DEFAULT_VM_NAME } from './vm-name.ts';
+
 
 export interface PluginSpec {
   definition: PluginDefinition<any>;
@@ -22,6 +24,8 @@ export interface PluginSpec {
 }
 
 export interface ProxyOptions {
+  /** The VM's name (`[A-Za-z0-9_.-]{1,64}`), as plugins, logs and metrics see it; default `"default"`. */
+  name?: string;
   /** QEMU's QMP socket: unix:PATH or tcp:HOST:PORT. */
   upstream: string;
   /** Where clients connect: unix:PATH, tcp:HOST:PORT (repeatable). */
@@ -46,6 +50,7 @@ interface Loaded {
 }
 
 export class Proxy implements ProxyApi {
+  readonly name: string;
   readonly limits: Limits;
   readonly link: UpstreamLink;
   readonly log: Logger;
@@ -62,6 +67,7 @@ export class Proxy implements ProxyApi {
   private reloading: Promise<void> = Promise.resolve();
 
   private constructor(private readonly opts: ProxyOptions) {
+    this.name = opts.name ?? DEFAULT_VM_NAME;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.log = opts.log ?? createLogger();
     this.link = new UpstreamLink({ address: opts.upstream, limits: this.limits, log: this.log.child('upstream') });
@@ -79,7 +85,7 @@ export class Proxy implements ProxyApi {
       }
       const raw = spec.options ?? {};
       const options = def.validate(raw, `plugins[${i}].options`);
-      const plugin = await def.create(options, { name: def.name, log: p.log.child(def.name), proxy: p, commandPrefix: COMMAND_PREFIX });
+      const plugin = await def.create(options, { name: def.name, vm: p.name, log: p.log.child(def.name), proxy: p, commandPrefix: COMMAND_PREFIX });
       p.loaded.push({ definition: def, plugin, raw, options });
       seen.add(def.name);
     }

@@ -148,6 +148,8 @@ export interface ProxyApi {
 
 export interface PluginContext {
   readonly name: string;
+  /** The VM this proxy fronts (the config's `name`, or a `vms[]` entry's; `"default"` when unnamed). */
+  readonly vm: string;
   readonly log: Logger;
   readonly proxy: ProxyApi;
   /** Prefix for qmpmux's own QMP commands (a QAPI downstream extension name). */

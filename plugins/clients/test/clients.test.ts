@@ -24,7 +24,7 @@ function client(id: number, extra: Partial<ClientInfo> = {}): ClientInfo {
 async function plugin(includeSelf: boolean, clients: ClientInfo[]): Promise<Plugin> {
   const proxy = { clients: new Map(clients.map((c) => [c.id, c])) } as unknown as ProxyApi;
   const options = clientsPlugin.validate({ includeSelf }, 'plugins[0].options');
-  return clientsPlugin.create(options, { name: 'clients', log: createLogger('test', 'error'), proxy, commandPrefix: COMMAND_PREFIX });
+  return clientsPlugin.create(options, { name: 'clients', vm: 'default', log: createLogger('test', 'error'), proxy, commandPrefix: COMMAND_PREFIX });
 }
 
 function command(c: ClientInfo, name: string, args?: Record<string, never>): CommandContext {

@@ -197,6 +197,7 @@ describe('the hooks, with fake connections', () => {
   const clients = new Map<number, ClientInfo>();
   const ctx = {
     name: 'policy',
+    vm: 'default',
     log: createLogger('test', 'silent'),
     commandPrefix: '__org.qmpmux_',
     proxy: { clients, ownCommands: ['__org.qmpmux_query-principal', '__org.qmpmux_query-clients'] } as unknown as ProxyApi,
