@@ -118,7 +118,7 @@ describe('fd passing through qmpmux (core)', () => {
     await fdPassingCycles(c, 1000, [20]);
     c.close();
     const deadline = Date.now() + 5000;
-    while (mux.proxy.sessions.size && Date.now() < deadline) await sleep(10);
+    while (mux.proxy.clients.size && Date.now() < deadline) await sleep(10);
     await sleep(100);
     assert.deepEqual({ mux: openFdCount(), qemu: openFdCount(qemu.pid) }, before);
   });

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { QmpClient } from '@qmpmux/client';
-import type { JsonPlain, PluginDefinition } from '@qmpmux/core';
+import { answer, ownCommand, type JsonPlain, type PluginDefinition } from '@qmpmux/core';
 import { clientsPlugin } from '@qmpmux/plugin-clients';
 import { compareWithIntrospection, defaultSchema, loadSchema, type SchemaInfo } from '@qmpmux/qapi';
 import { startProxy, startQemu, type TestProxy, type TestQemu } from '../src/index.ts';
@@ -21,12 +21,16 @@ const probe: PluginDefinition = {
   create: (_o, ctx) => ({
     name: 'probe',
     commands: [
-      `${ctx.commandPrefix}x-probe-bare`,
-      { name: `${ctx.commandPrefix}x-probe-echo`, data: { text: 'str', '*times': 'uint32', '*tags': ['str'] }, returns: { echo: ['str'], '*meta': { n: 'number', ok: 'bool' } }, allowOob: true, features: ['unstable'] },
+      ownCommand({ name: `${ctx.commandPrefix}x-probe-bare`, returns: 'any', run: async () => answer({}) }),
+      ownCommand({
+        name: `${ctx.commandPrefix}x-probe-echo`,
+        data: { text: 'str', '*times': 'uint32', '*tags': ['str'] },
+        returns: { echo: ['str'], '*meta': { n: 'number', ok: 'bool' } },
+        allowOob: true,
+        features: ['unstable'],
+        run: async (args) => answer({ echo: Array.from({ length: args.times ?? 1 }, () => args.text) }),
+      }),
     ],
-    async onCommand(cmd) {
-      if (cmd.command === `${ctx.commandPrefix}x-probe-bare`) return { action: 'reply', return: {} };
-    },
     async onReply(r) {
       if (r.executed !== 'query-commands') return;
       const res = r.result();

@@ -74,7 +74,7 @@ describe('multiplexing many clients onto one QEMU', () => {
     leaver.conn.destroy();
     for (let i = 0; i < 20; i++) assert.equal(((await other.execute('query-status')) as any).status, 'running');
     await sleep(50);
-    assert.equal(mux.proxy.sessions.size, 1, 'only the other client remains');
+    assert.equal(mux.proxy.clients.size, 1, 'only the other client remains');
     assert.equal((mux.proxy.link as any).inflight.size, 0, 'no upstream command left waiting');
     assert.equal((mux.proxy.link as any).rotation.size, 0, 'nothing queued for the departed client');
     other.close();
@@ -136,8 +136,8 @@ describe('multiplexing many clients onto one QEMU', () => {
     await sleep(100);
     assert.equal(events, 200, 'the reading client got every event');
     const deadline = Date.now() + 10_000;
-    while (mux.proxy.sessions.size > 1 && Date.now() < deadline) await sleep(20);
-    assert.equal(mux.proxy.sessions.size, 1, 'the non-reading client was disconnected');
+    while (mux.proxy.clients.size > 1 && Date.now() < deadline) await sleep(20);
+    assert.equal(mux.proxy.clients.size, 1, 'the non-reading client was disconnected');
     assert.ok(ms < 20_000, `200 commands took ${ms} ms`);
     fast.close();
   });
@@ -168,10 +168,10 @@ describe('multiplexing many clients onto one QEMU', () => {
     const before = { mux: openFdCount(), qemu: openFdCount(qemu.pid) };
     for (let i = 0; i < 1000; i += 10) await Promise.all(Array.from({ length: 10 }, (_, k) => cycle(i + k)));
     const deadline = Date.now() + 5000;
-    while (mux.proxy.sessions.size && Date.now() < deadline) await sleep(10);
+    while (mux.proxy.clients.size && Date.now() < deadline) await sleep(10);
     await sleep(100);
     assert.deepEqual({ mux: openFdCount(), qemu: openFdCount(qemu.pid) }, before);
-    assert.equal(mux.proxy.sessions.size, 0);
+    assert.equal(mux.proxy.clients.size, 0);
   });
 });
 

@@ -144,7 +144,7 @@ describe('WebSocket clients beside unix clients on one QEMU', () => {
     const unix = await QmpClient.connect(mux.unix);
     const other = await jsonClient(mux.ws);
     const big = await jsonClient(mux.ws);
-    const before = mux.proxy.sessions.size;
+    const before = mux.proxy.clients.size;
     big.send(`{"execute":"query-name","id":"${'x'.repeat(80 * 1024)}"}`);
     other.send('{"execute":"query-status","id":"during"}');
     assert.equal((await big.closing()).code, 1009);
@@ -152,7 +152,7 @@ describe('WebSocket clients beside unix clients on one QEMU', () => {
     assert.equal(JSON.parse(other.texts[2]!).id, 'during');
     assert.equal(((await unix.execute('query-status')) as { status: string }).status, 'running');
     await sleep(50);
-    assert.equal(mux.proxy.sessions.size, before - 1);
+    assert.equal(mux.proxy.clients.size, before - 1);
     assert.ok(lines.some((l) => l.includes('WebSocket protocol error') && l.includes('WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')), 'the reason is logged');
     unix.close();
     other.close();
@@ -172,7 +172,7 @@ describe('WebSocket clients beside unix clients on one QEMU', () => {
   });
 
   it('refuses a page of another origin with 403 before any QMP, and lets its own origin in', async () => {
-    const newest = () => Math.max(0, ...mux.proxy.sessions.keys());
+    const newest = () => Math.max(0, ...mux.proxy.clients.keys());
     const probe = await jsonClient(mux.ws);
     const last = newest();
     await assert.rejects(
@@ -192,12 +192,12 @@ describe('WebSocket clients beside unix clients on one QEMU', () => {
   it('a WebSocket client that stops reading is disconnected by maxClientOutputBytes; the others go on', async () => {
     const watcher = await QmpClient.connect(mux.unix);
     const slow = await jsonClient(mux.ws);
-    const id = Math.max(...mux.proxy.sessions.keys());
+    const id = Math.max(...mux.proxy.clients.keys());
     (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
     // ~40 bytes in, ~150 KiB out each: the output outgrows the socket buffers and then the limit.
     slow.send('{"execute":"query-qmp-schema"}'.repeat(400));
     const t0 = Date.now();
-    while (mux.proxy.sessions.has(id)) {
+    while (mux.proxy.clients.has(id)) {
       assert.ok(Date.now() - t0 < 20_000, 'the slow client was not disconnected within 20 s');
       await sleep(20);
     }

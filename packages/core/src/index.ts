@@ -1,24 +1,17 @@
+/**
+ * What plugins and the CLI use. The plugin contract (types.ts, own-command.ts, errors.ts) and the
+ * pieces the CLI assembles a proxy from; the core's internals (sessions, the upstream link, the
+ * plugin host) stay inside.
+ */
 export { Proxy, type ProxyOptions, type PluginSpec } from './proxy.ts';
 export { DEFAULT_VM_NAME, VM_NAME } from './vm-name.ts';
-export { UpstreamLink, FD_CONSUMERS, type UpstreamState } from './upstream.ts';
-export { Session, type SessionPhase } from './session.ts';
-export { PluginHost, PluginError } from './plugin-host.ts';
 export { DEFAULT_LIMITS, type Limits } from './limits.ts';
-export { QMPMUX_ERRORS, QmpmuxError, QmpCommandError, UpstreamLostError } from './errors.ts';
+export { QMPMUX_ERRORS, refuse, errorText, QmpCommandError, UpstreamLostError, type QmpmuxErrorCode, type Refusal } from './errors.ts';
 export { ConfigError } from './config-error.ts';
 export { parseConfig, loadConfig, resolvePlugins, type QmpmuxConfig } from './config.ts';
 export { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
 export * as validate from './validate.ts';
 export * from './types.ts';
-export {
-  collectOwnCommands,
-  extendIntrospection,
-  extendQmpSchema,
-  extendQueryCommands,
-  ownCommandName,
-  INTROSPECTION_COMMANDS,
-  type OwnBuiltinType,
-  type OwnCommand,
-  type OwnCommandDeclaration,
-  type OwnType,
-} from './introspection.ts';
+export { ownCommand, answer, type OwnCommand, type OwnType, type OwnMembers, type OwnBuiltinType, type OwnAnswer, type ArgsOf } from './own-command.ts';
+export type { UpstreamState } from './upstream.ts';
+export { peerRecord, PEER_RECORD_TYPE, type PeerRecord } from './peer-record.ts';

@@ -11,66 +11,14 @@
  * with every integer width as `int`), arrays are `[ELEMENT]`; an optional member has `"default": null`.
  * A builtin or array entry QEMU's reply lacks is added once.
  */
-import type { JsonPlain } from '@qmpmux/protocol';
-
-/** QAPI builtin type names a declaration may use (integer widths and `size` are all `int` in introspection). */
-export type OwnBuiltinType =
-  | 'str'
-  | 'int'
-  | 'int8'
-  | 'int16'
-  | 'int32'
-  | 'int64'
-  | 'uint8'
-  | 'uint16'
-  | 'uint32'
-  | 'uint64'
-  | 'size'
-  | 'number'
-  | 'bool'
-  | 'null'
-  | 'any';
-
-/**
- * A type in QAPI's own notation: a builtin name, `[T]` for an array of T, or an object written as its
- * members (a `*` before a name makes the member optional), e.g.
- * `[{ id: 'int', transport: 'str', '*principal': 'str' }]`.
- */
-export type OwnType = OwnBuiltinType | readonly [OwnType] | { readonly [member: string]: OwnType };
-
-/** One of qmpmux's own commands with its types, for `query-qmp-schema`. */
-export interface OwnCommand {
-  /** The full name (`${ctx.commandPrefix}…`, i.e. `__org.qmpmux_…`). */
-  readonly name: string;
-  /** Its arguments, as QAPI `data`: members of an object. Absent: the command takes none. */
-  readonly data?: { readonly [member: string]: OwnType };
-  /** What it returns, as QAPI `returns`. Absent: an empty object (`{}`), as a QEMU command without `returns`. */
-  readonly returns?: OwnType;
-  /** May be sent with exec-oob. */
-  readonly allowOob?: boolean;
-  /** QAPI features (e.g. `unstable`). */
-  readonly features?: readonly string[];
-}
-
-/**
- * How a plugin declares a command it answers: the name alone (listed in `query-commands`; in
- * `query-qmp-schema` with no arguments and an `any` return), or an OwnCommand.
- */
-export type OwnCommandDeclaration = string | OwnCommand;
-
-export function ownCommandName(d: OwnCommandDeclaration): string {
-  return typeof d === 'string' ? d : d.name;
-}
+import { serializeQemu, type JsonPlain } from '@qmpmux/protocol';
+import type { OwnCommandInfo, OwnMembers, OwnType } from './own-command.ts';
+import type { UpstreamReply } from './upstream-message.ts';
 
 /** Every declaration of these plugins, in plugin order, each name once (the first wins). */
-export function collectOwnCommands(plugins: readonly { readonly commands?: readonly OwnCommandDeclaration[] }[]): OwnCommand[] {
-  const seen = new Map<string, OwnCommand>();
-  for (const p of plugins) {
-    for (const d of p.commands ?? []) {
-      const c: OwnCommand = typeof d === 'string' ? { name: d, returns: 'any' } : d;
-      if (!seen.has(c.name)) seen.set(c.name, c);
-    }
-  }
+export function collectOwnCommands<C extends OwnCommandInfo>(plugins: readonly { readonly commands?: readonly C[] }[]): C[] {
+  const seen = new Map<string, C>();
+  for (const p of plugins) for (const c of p.commands ?? []) if (!seen.has(c.name)) seen.set(c.name, c);
   return [...seen.values()];
 }
 
@@ -81,14 +29,14 @@ export const INTROSPECTION_COMMANDS: ReadonlySet<string> = new Set(['query-comma
  * QEMU's return for `command` with the own commands added, or undefined when nothing changes (not an
  * introspection command, nothing declared, or a reply that is not the expected list).
  */
-export function extendIntrospection(command: string, ret: JsonPlain, own: readonly OwnCommand[]): JsonPlain[] | undefined {
+export function extendIntrospection(command: string, ret: JsonPlain, own: readonly OwnCommandInfo[]): JsonPlain[] | undefined {
   if (!own.length || !Array.isArray(ret)) return undefined;
   if (command === 'query-commands') return extendQueryCommands(ret, own);
   if (command === 'query-qmp-schema') return extendQmpSchema(ret, own);
   return undefined;
 }
 
-export function extendQueryCommands(list: readonly JsonPlain[], own: readonly OwnCommand[]): JsonPlain[] | undefined {
+export function extendQueryCommands(list: readonly JsonPlain[], own: readonly OwnCommandInfo[]): JsonPlain[] | undefined {
   const names = new Set(list.map((e) => (e && typeof e === 'object' && !Array.isArray(e) ? e.name : undefined)));
   const add = own.filter((c) => !names.has(c.name));
   return add.length ? [...list, ...add.map((c) => ({ name: c.name }))] : undefined;
@@ -97,7 +45,7 @@ export function extendQueryCommands(list: readonly JsonPlain[], own: readonly Ow
 const BUILTIN_JSON_TYPE: Record<string, string> = { str: 'string', int: 'int', number: 'number', bool: 'boolean', null: 'null', any: 'value' };
 const INTEGER = new Set(['int', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'size']);
 
-export function extendQmpSchema(schema: readonly JsonPlain[], own: readonly OwnCommand[]): JsonPlain[] | undefined {
+export function extendQmpSchema(schema: readonly JsonPlain[], own: readonly OwnCommandInfo[]): JsonPlain[] | undefined {
   const byName = new Map<string, JsonPlain>();
   let top = -1;
   for (const e of schema) {
@@ -116,7 +64,7 @@ export function extendQmpSchema(schema: readonly JsonPlain[], own: readonly OwnC
     }
     return entry.name;
   };
-  const object = (members: { readonly [member: string]: OwnType }, where: string): string => {
+  const object = (members: OwnMembers, where: string): string => {
     const list: JsonPlain[] = Object.entries(members).map(([key, t]) => {
       const optional = key.startsWith('*');
       const name = optional ? key.slice(1) : key;
@@ -141,7 +89,7 @@ export function extendQmpSchema(schema: readonly JsonPlain[], own: readonly OwnC
       const el = type(t[0] as OwnType, `${where}[]`);
       return ensure({ name: `[${el}]`, 'element-type': el, 'meta-type': 'array' });
     }
-    return object(t as { readonly [member: string]: OwnType }, where);
+    return object(t as OwnMembers, where);
   };
   for (const c of own) {
     if (byName.has(c.name)) continue; // QEMU (or an earlier declaration) has it already
@@ -154,4 +102,24 @@ export function extendQmpSchema(schema: readonly JsonPlain[], own: readonly OwnC
     out.push(entry);
   }
   return out.length ? [...schema, ...out, ...types] : undefined;
+}
+
+/**
+ * QEMU's reply to an introspection command with the own commands added: QEMU's entries keep their
+ * bytes, only the extension entries are serialized here. Undefined when nothing changes. Throws
+ * TypeError when a declaration cannot be introspected (a bad type in `data` or `returns`).
+ */
+export function extendReply(executed: string, reply: UpstreamReply, own: readonly OwnCommandInfo[]): { reply: UpstreamReply; value: JsonPlain[] } | undefined {
+  if (!own.length || !INTROSPECTION_COMMANDS.has(executed)) return undefined;
+  const r = reply.result();
+  if (!('return' in r) || !Array.isArray(r.return)) return undefined;
+  const extended = extendIntrospection(executed, r.return, own);
+  if (!extended) return undefined;
+  const grown = reply.withArrayAppended(
+    extended
+      .slice(r.return.length)
+      .map((e) => serializeQemu(e))
+      .join(', '),
+  );
+  return grown && { reply: grown, value: extended };
 }

@@ -3,17 +3,16 @@
  * Several can live in one process (one per VM); nothing here is a process-wide singleton.
  */
 import { Subject, type Observable } from 'rxjs';
-import { errorReply, toPlain, type JsonPlain } from '@qmpmux/protocol';
+import { parseMessage, toPlain, type JsonPlain } from '@qmpmux/protocol';
 import { isLoopback, listen, parseAddress, type Conn, type Listener, type TlsListenOptions, type WsListenOptions } from '@qmpmux/transports';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { createLogger, type Logger } from './log.ts';
 import { PluginError, PluginHost } from './plugin-host.ts';
-import { ownCommandName } from './introspection.ts';
 import { Session } from './session.ts';
 import { COMMAND_PREFIX, type ClientInfo, type Plugin, type PluginDefinition, type ProxyApi, type QmpEvent } from './types.ts';
 import { UpstreamLink, type UpstreamState } from './upstream.ts';
-import { parseOne, type RawEvent } from './upstream-message.ts';
-import { QMPMUX_ERRORS } from './errors.ts';
+import type { RawEvent } from './upstream-message.ts';
+import { errorLine } from './errors.ts';
 import { ConfigError } from './config-error.ts';
 import { DEFAULT_VM_NAME } from './vm-name.ts';
 
@@ -54,7 +53,9 @@ export class Proxy implements ProxyApi {
   readonly limits: Limits;
   readonly link: UpstreamLink;
   readonly log: Logger;
-  readonly sessions = new Map<number, Session>();
+  private readonly sessions = new Map<number, Session>();
+  /** What plugins see of the sessions (ProxyApi.clients). */
+  private readonly views = new Map<number, ClientInfo>();
   readonly listeners: Listener[] = [];
   private host: PluginHost = new PluginHost([], createLogger('plugins', 'silent'));
   private readonly eventsOut = new Subject<QmpEvent>();
@@ -77,17 +78,13 @@ export class Proxy implements ProxyApi {
   static async create(opts: ProxyOptions): Promise<Proxy> {
     const p = new Proxy(opts);
     const specs = opts.plugins ?? [];
-    const seen = new Set<string>();
     for (const [i, spec] of specs.entries()) {
       const def = spec.definition;
-      for (const r of def.requires ?? []) {
-        if (!seen.has(r)) throw new ConfigError(`plugins[${i}]`, `plugin '${def.name}' requires plugin '${r}' to be configured before it`);
-      }
+      checkPlacement(specs, i);
       const raw = spec.options ?? {};
       const options = def.validate(raw, `plugins[${i}].options`);
       const plugin = await def.create(options, { name: def.name, vm: p.name, log: p.log.child(def.name), proxy: p, commandPrefix: COMMAND_PREFIX });
       p.loaded.push({ definition: def, plugin, raw, options });
-      seen.add(def.name);
     }
     p.host = new PluginHost(
       p.loaded.map((l) => l.plugin),
@@ -145,7 +142,7 @@ export class Proxy implements ProxyApi {
   // ---- ProxyApi ------------------------------------------------------------------------------------
 
   get clients(): ReadonlyMap<number, ClientInfo> {
-    return this.sessions;
+    return this.views;
   }
   get events$(): Observable<QmpEvent> {
     return this.eventsOut;
@@ -181,7 +178,7 @@ export class Proxy implements ProxyApi {
     this.sessions.get(clientId)?.close(reason);
   }
   get ownCommands(): readonly string[] {
-    return [...new Set(this.loaded.flatMap((l) => (l.plugin.commands ?? []).map(ownCommandName)))];
+    return [...new Set(this.loaded.flatMap((l) => (l.plugin.commands ?? []).map((c) => c.name)))];
   }
 
   // ---- life ----------------------------------------------------------------------------------------
@@ -232,7 +229,7 @@ export class Proxy implements ProxyApi {
     if (this.stopping) return conn.destroy();
     if (this.sessions.size >= this.limits.maxClients) {
       this.log.warn('too many clients: connection refused', { peer: conn.peer.address, maxClients: this.limits.maxClients });
-      conn.write(Buffer.from(errorReply('GenericError', QMPMUX_ERRORS.TOO_MANY_CLIENTS.desc(this.limits.maxClients)) + '\r\n'));
+      conn.write(Buffer.from(errorLine('TOO_MANY_CLIENTS', undefined, this.limits.maxClients) + '\r\n'));
       conn.end();
       return;
     }
@@ -244,12 +241,13 @@ export class Proxy implements ProxyApi {
       onClosed: (x) => this.onSessionClosed(x),
     });
     this.sessions.set(s.id, s);
+    this.views.set(s.id, s.view);
     s.start();
-    void this.host.clientConnect(s).then((v) => {
+    void this.host.clientConnect(s.view).then((v) => {
       if (s.phase === 'closed') return;
       if (v) {
         this.log.info('connection refused by policy', { client: s.id, peer: conn.peer.address, reason: v.reason });
-        return s.refuse(QMPMUX_ERRORS.REFUSED.desc(v.reason));
+        return s.refuse('REFUSED', v.reason);
       }
       if (this.link.state === 'ready') s.greet(this.link.greeting!);
       else s.waitForUpstream();
@@ -259,7 +257,8 @@ export class Proxy implements ProxyApi {
   private onSessionClosed(s: Session): void {
     if (this.sessions.get(s.id) !== s) return;
     this.sessions.delete(s.id);
-    void this.host.clientDisconnect(s);
+    this.views.delete(s.id);
+    void this.host.clientDisconnect(s.view);
   }
 
   private onEvent(raw: RawEvent): void {
@@ -268,7 +267,7 @@ export class Proxy implements ProxyApi {
       seq: ++this.seq,
       name: raw.name,
       raw: raw.raw,
-      value: () => (parsed ??= toPlain(parseOne(raw.raw)!) as unknown as ReturnType<QmpEvent['value']>),
+      value: () => (parsed ??= toPlain(parseMessage(raw.raw)!) as unknown as ReturnType<QmpEvent['value']>),
     };
     if (!this.host.hasEventHooks) return this.broadcast(ev);
     // Bounded: when the hooks fall behind, stop reading QEMU until they catch up.
@@ -283,5 +282,30 @@ export class Proxy implements ProxyApi {
   private broadcast(ev: QmpEvent): void {
     for (const s of this.sessions.values()) s.deliverEvent(ev);
     this.eventsOut.next(ev);
+  }
+}
+
+/**
+ * The placement rules of plugin `i` against the rest of the list: `requires` (configured, earlier),
+ * `after` (earlier when configured), `before` (later when configured). Every plugin is checked, so a
+ * rule declared by either side of a pair holds.
+ */
+function checkPlacement(specs: readonly PluginSpec[], i: number): void {
+  const def = specs[i]!.definition;
+  const at = (name: string) => specs.findIndex((s) => s.definition.name === name);
+  const fail = (why: string) => {
+    throw new ConfigError(`plugins[${i}]`, why);
+  };
+  for (const r of def.requires ?? []) {
+    const j = at(r);
+    if (j < 0 || j > i) fail(`plugin '${def.name}' requires plugin '${r}' to be configured before it`);
+  }
+  for (const a of def.after ?? []) {
+    const j = at(a);
+    if (j > i) fail(`plugin '${def.name}' must come after plugin '${a}' (plugins[${j}]) in the list`);
+  }
+  for (const b of def.before ?? []) {
+    const j = at(b);
+    if (j >= 0 && j < i) fail(`plugin '${def.name}' must come before plugin '${b}' (plugins[${j}]) in the list`);
   }
 }

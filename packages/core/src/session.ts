@@ -8,12 +8,13 @@
  */
 import { QmpFramer, checkEnvelope, errorReply, returnReply, serializeQemu, toPlain, qdictOrder, type FrameEvent, type JsonNode, type JsonPlain } from '@qmpmux/protocol';
 import type { Conn } from '@qmpmux/transports';
-import { QMPMUX_ERRORS } from './errors.ts';
+import { QMPMUX_ERRORS, errorLine, errorText, refuse, type Refusal } from './errors.ts';
 import { FdSlot, type FdBundle } from './fd-slot.ts';
-import { INTROSPECTION_COMMANDS, collectOwnCommands, extendIntrospection } from './introspection.ts';
+import { collectOwnCommands, extendReply } from './introspection.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './log.ts';
 import type { PluginHost } from './plugin-host.ts';
+import { Reply } from './reply.ts';
 import type { ClientInfo, CommandContext, CommandVerdict, QmpEvent, ReplyVerdict } from './types.ts';
 import { FD_CONSUMERS, Source, closeFds, type UpstreamLink } from './upstream.ts';
 import type { UpstreamReply } from './upstream-message.ts';
@@ -41,7 +42,7 @@ export interface SessionDeps {
 const CRLF = '\r\n';
 const line = (text: string) => Buffer.from(text + CRLF, 'latin1');
 
-export class Session implements ClientInfo {
+export class Session {
   phase: SessionPhase = 'connecting';
   principal: string | undefined;
   readonly attributes = new Map<string, unknown>();
@@ -63,6 +64,8 @@ export class Session implements ClientInfo {
   private waitTimer: NodeJS.Timeout | undefined;
   private pumping = false;
   private oobOutstanding = 0;
+  /** What plugins see of this client. */
+  readonly view: ClientInfo;
 
   constructor(
     readonly id: number,
@@ -73,6 +76,7 @@ export class Session implements ClientInfo {
     this.source = new Source(`client ${id}`);
     conn.onData = (chunk, fds) => this.onData(chunk, fds);
     conn.onClose = () => this.close('connection closed');
+    this.view = clientView(this);
   }
 
   get peer() {
@@ -95,7 +99,7 @@ export class Session implements ClientInfo {
     this.phase = 'waiting';
     this.waitTimer = setTimeout(() => {
       if (this.phase !== 'waiting') return;
-      this.refuse(QMPMUX_ERRORS.UPSTREAM_UNAVAILABLE.desc(this.deps.link.lastError));
+      this.refuse('UPSTREAM_UNAVAILABLE', this.deps.link.lastError);
     }, this.deps.limits.upstreamWaitMs);
   }
 
@@ -108,10 +112,10 @@ export class Session implements ClientInfo {
   }
 
   /** Refuse before (or instead of) the greeting: one error object, then close. */
-  refuse(desc: string): void {
+  refuse(code: 'UPSTREAM_UNAVAILABLE' | 'REFUSED', why: string): void {
     if (this.phase === 'closed') return;
-    this.write(line(errorReply('GenericError', desc)));
-    this.close(desc, true);
+    this.write(line(errorLine(code, undefined, why)));
+    this.close(errorText(code, why), true);
   }
 
   close(reason: string, flush = false): void {
@@ -223,10 +227,10 @@ export class Session implements ClientInfo {
   private onFrame(ev: FrameEvent): void {
     switch (ev.type) {
       case 'error':
-        return this.local(errorReply('GenericError', ev.desc));
+        return this.local(errorLine('QMP_INPUT', undefined, ev.desc));
       case 'oversize':
         this.deps.log.warn('client message too large: disconnected', { client: this.id, limit: ev.limit });
-        this.write(line(errorReply('GenericError', QMPMUX_ERRORS.MESSAGE_TOO_LARGE.desc(ev.limit))));
+        this.write(line(errorLine('MESSAGE_TOO_LARGE', undefined, ev.limit)));
         this.phase = 'closing';
         for (const c of this.input.splice(0)) if (c.fds) closeFds(c.fds);
         this.inputBytes = 0;
@@ -244,12 +248,10 @@ export class Session implements ClientInfo {
     if (!env.ok) {
       // With OOB negotiated, an exec-oob message is dispatched at once, errors included.
       const immediate = this.oob && root.kind === 'object' && root.members.some((m) => m.key === 'exec-oob');
-      return this.local(errorReply('GenericError', env.desc, idText), !immediate);
+      return this.local(errorLine('QMP_INPUT', idText, env.desc), !immediate);
     }
     if (this.phase === 'capabilities') {
-      if (env.command !== 'qmp_capabilities') {
-        return this.local(errorReply('CommandNotFound', "Expecting capabilities negotiation with 'qmp_capabilities'", idText));
-      }
+      if (env.command !== 'qmp_capabilities') return this.local(errorLine('CAPABILITIES_FIRST', idText));
       return this.negotiate(env.arguments, idText);
     }
     this.stats.commands++;
@@ -261,7 +263,7 @@ export class Session implements ClientInfo {
       this.oobOutstanding++;
     }
     const ctx: CommandContext = {
-      client: this,
+      client: this.view,
       command: env.command,
       arguments: env.arguments ? (toPlain(env.arguments) as Record<string, JsonPlain>) : undefined,
       oob: env.oob,
@@ -287,9 +289,8 @@ export class Session implements ClientInfo {
     if (this.phase === 'closed') return this.fdSlot.release(bundle);
     if (verdict.action !== 'continue') {
       this.fdSlot.release(bundle);
-      const text =
-        verdict.action === 'reply' ? returnReply(serializeQemu(verdict.return), ctx.idText) : errorReply(verdict.class ?? 'GenericError', verdict.desc, ctx.idText);
-      return this.finish(ctx, item, text, 'plugin', ctx.command, answeredBy, undefined);
+      const result = verdict.action === 'reply' ? { return: verdict.return } : { error: { class: verdict.class, desc: verdict.desc } };
+      return this.finish(ctx, item, Reply.local('plugin', ctx.command, answeredBy, result));
     }
     const executed = verdict.command ?? ctx.command;
     const consumer = FD_CONSUMERS.has(executed);
@@ -308,48 +309,37 @@ export class Session implements ClientInfo {
       oob: ctx.oob,
       consumer,
       fds,
-      onReply: (reply) => this.finish(ctx, item, reply, 'qemu', executed, answeredBy, reply),
-      onLost: () => this.finish(ctx, item, errorReply('GenericError', QMPMUX_ERRORS.UPSTREAM_LOST.desc(), ctx.idText), 'qmpmux', executed, answeredBy, undefined),
+      onReply: (reply) => this.finish(ctx, item, this.fromQemu(executed, answeredBy, reply)),
+      onLost: () => this.finish(ctx, item, Reply.local('qmpmux', executed, answeredBy, lost)),
     });
   }
 
+  /** QEMU's reply; for query-commands/query-qmp-schema with qmpmux's own commands added. */
+  private fromQemu(executed: string, answeredBy: number, upstream: UpstreamReply): Reply {
+    try {
+      const grown = extendReply(executed, upstream, collectOwnCommands(this.deps.plugins.plugins));
+      if (grown) return Reply.upstream(executed, answeredBy, grown.reply, grown.value);
+    } catch (e) {
+      this.deps.log.error(`a plugin's command declaration cannot be introspected: ${(e as Error).message}; ${executed} answered as QEMU did`);
+    }
+    return Reply.upstream(executed, answeredBy, upstream);
+  }
+
   /** A reply is known: pass it back through the plugins (reverse order) and out in issue order. */
-  private finish(ctx: CommandContext, item: Item, reply: string | UpstreamReply, source: 'qemu' | 'plugin' | 'qmpmux', executed: string, answeredBy: number, upstream: UpstreamReply | undefined): void {
+  private finish(ctx: CommandContext, item: Item, reply: Reply): void {
     if (this.phase === 'closed') return;
     const plugins = this.deps.plugins;
-    let parsed: ReturnType<UpstreamReply['result']> | undefined;
-    if (upstream && INTROSPECTION_COMMANDS.has(executed)) {
-      // qmpmux's own commands join QEMU's query-commands/query-qmp-schema before any plugin sees the reply.
-      const own = collectOwnCommands(plugins.plugins);
-      const r = own.length ? upstream.result() : undefined;
-      let extended: JsonPlain[] | undefined;
-      try {
-        extended = r && 'return' in r ? extendIntrospection(executed, r.return, own) : undefined;
-      } catch (e) {
-        this.deps.log.error(`a plugin's command declaration cannot be introspected: ${(e as Error).message}; ${executed} answered as QEMU did`);
-      }
-      const base = r && 'return' in r && Array.isArray(r.return) ? r.return.length : 0;
-      const grown = extended ? upstream.withArrayAppended(extended.slice(base).map((e) => serializeQemu(e)).join(', ')) : undefined;
-      if (extended && grown) {
-        // QEMU's entries keep their bytes; only the extension entries are serialized here.
-        parsed = { return: extended };
-        reply = grown;
-        upstream = grown;
-      }
-    }
-    const plain = () => (typeof reply === 'string' ? Buffer.from(reply + CRLF, 'latin1') : reply.forClient(ctx.idText));
-    if (!plugins.hasReplyHooks) return this.complete(item, plain(), !ctx.oob);
-    const result = () => (parsed ??= upstream ? upstream.result() : parseReplyText(reply as string));
-    if (source === 'qmpmux') {
+    if (!plugins.hasReplyHooks) return this.complete(item, reply.bytes(ctx.idText), !ctx.oob);
+    const rc = { command: ctx, source: reply.source, executed: reply.executed, result: () => reply.result() };
+    if (reply.source === 'qmpmux') {
       // The link is gone and the client is about to be closed: the error goes out now; plugins (an
       // audit log) still see it, but cannot replace it.
-      this.complete(item, plain(), !ctx.oob);
-      void plugins.reply({ command: ctx, source, executed, result }, answeredBy);
+      this.complete(item, reply.bytes(ctx.idText), !ctx.oob);
+      void plugins.reply(rc, reply.answeredBy);
       return;
     }
-    void plugins.reply({ command: ctx, source, executed, result }, answeredBy).then((v: ReplyVerdict | void) => {
-      const out = v ? line('error' in v ? errorReply(v.error.class, v.error.desc, ctx.idText) : returnReply(serializeQemu(v.return), ctx.idText)) : plain();
-      this.complete(item, out, !ctx.oob);
+    void plugins.reply(rc, reply.answeredBy).then((v: ReplyVerdict | void) => {
+      this.complete(item, v ? Reply.bytesOf(v, ctx.idText) : reply.bytes(ctx.idText), !ctx.oob);
     });
   }
 
@@ -357,33 +347,55 @@ export class Session implements ClientInfo {
 
   /** qmp_capabilities, answered with QEMU's exact texts and check order. */
   private negotiate(args: JsonNode | undefined, idText: string | undefined): void {
-    const fail = (desc: string) => this.local(errorReply('GenericError', desc, idText));
+    const fail = (r: Refusal) => this.local(errorReply(r.class, r.desc, idText));
     let wantOob = false;
     if (args && args.kind === 'object') {
       const enable = args.members.find((m) => m.key === 'enable')?.value;
       if (enable) {
-        if (enable.kind !== 'array') return fail("Invalid parameter type for 'enable', expected: array");
+        if (enable.kind !== 'array') return fail(refuse('ARG_TYPE', 'enable', 'array'));
         for (const [i, el] of enable.items.entries()) {
-          if (el.kind !== 'string') return fail(`Invalid parameter type for 'enable[${i}]', expected: string`);
-          if (el.value !== 'oob') return fail(`Parameter 'null' does not accept value '${el.value}'`);
+          if (el.kind !== 'string') return fail(refuse('ARG_TYPE', `enable[${i}]`, 'string'));
+          // QEMU's own wording for an unknown capability (its visitor has no name for the member).
+          if (el.value !== 'oob') return fail(refuse('ARG_VALUE', 'null', el.value));
           wantOob = true;
         }
       }
       const extra = qdictOrder(args.members.map((m) => m.key)).find((k) => k !== 'enable');
-      if (extra !== undefined) return fail(`Parameter '${extra}' is unexpected`);
+      if (extra !== undefined) return fail(refuse('ARG_UNEXPECTED', extra));
     }
-    if (wantOob && !this.deps.link.oob) return fail('Capability oob not available');
+    if (wantOob && !this.deps.link.oob) return fail(refuse('CAPABILITY_UNAVAILABLE', 'oob'));
     this.phase = 'command';
     this.oob = wantOob;
     this.local(returnReply('{}', idText));
-    void this.deps.plugins.negotiated(this);
+    void this.deps.plugins.negotiated(this.view);
   }
 }
 
-function parseReplyText(text: string): { return: JsonPlain } | { error: { class: string; desc: string } } {
-  const f = new QmpFramer({ maxMessageBytes: Number.MAX_SAFE_INTEGER });
-  const ev = f.push(Buffer.from(text + ' ', 'latin1'))[0];
-  const v = ev && ev.type === 'message' ? (toPlain(ev.root) as Record<string, JsonPlain>) : {};
-  return 'error' in v ? { error: v.error as { class: string; desc: string } } : { return: v.return as JsonPlain };
-}
+const lost = { error: { class: QMPMUX_ERRORS.UPSTREAM_LOST.cls, desc: errorText('UPSTREAM_LOST') } };
 
+/** The read-only view of a session that plugins get (principal and attributes are theirs to set). */
+function clientView(s: Session): ClientInfo {
+  return Object.freeze({
+    id: s.id,
+    connectedAt: s.connectedAt,
+    attributes: s.attributes,
+    get peer() {
+      return s.peer;
+    },
+    get principal() {
+      return s.principal;
+    },
+    set principal(p: string | undefined) {
+      s.principal = p;
+    },
+    get negotiated() {
+      return s.negotiated;
+    },
+    get oob() {
+      return s.oob;
+    },
+    get stats() {
+      return { commands: s.stats.commands, events: s.stats.events };
+    },
+  });
+}

@@ -1,29 +1,38 @@
 /**
- * The public plugin interface. A plugin is a set of async hooks; how each hook runs is part of its type:
+ * The plugin contract. A plugin is a set of async hooks; how each hook runs is declared once, in
+ * HOOKS below (the plugin host builds its order from that table, and the type-level tests check the
+ * hooks' types against it), as Rollup declares its hook kinds:
  *
  * | hook               | order      | how it runs                                                   |
  * |--------------------|------------|---------------------------------------------------------------|
  * | onClientConnect    | in order   | one after another; the first `refuse` ends the chain          |
  * | onNegotiated       | in order   | one after another                                             |
- * | onCommand          | in order   | one after another; the first verdict other than continue wins |
+ * | onCommand          | in order   | one after another; may rewrite; the first answer wins         |
  * | onReply            | reverse    | one after another; each may replace the reply                 |
  * | onEvent            | reverse    | one after another, before the event reaches any client        |
  * | onClientDisconnect | reverse    | one after another, every plugin                               |
+ * | close              | reverse    | one after another, every plugin, at shutdown                  |
  *
  * Hooks are async only. A hook that throws is reported with the plugin's and the hook's name; in
  * onClientConnect and onCommand that refuses the connection or the command (fail closed), elsewhere
  * the proxy logs it and goes on as if the hook had returned nothing.
+ *
+ * A plugin's own commands (`commands`) are routed by the core: see own-command.ts.
  */
 import type { Observable } from 'rxjs';
 import type { JsonPlain, QmpErrorClass } from '@qmpmux/protocol';
 import type { Peer } from '@qmpmux/transports';
 import type { Logger } from './log.ts';
-import type { OwnCommandDeclaration } from './introspection.ts';
+import type { Refusal } from './errors.ts';
+import type { OwnCommand } from './own-command.ts';
 import type { UpstreamState } from './upstream.ts';
 
 export type { JsonPlain, QmpErrorClass, Peer };
 
-/** One connected client, as plugins see it. */
+/**
+ * One connected client, as plugins see it: a view, not the connection. Everything is read-only but
+ * `principal` (which a policy plugin sets in onClientConnect) and the contents of `attributes`.
+ */
 export interface ClientInfo {
   readonly id: number;
   readonly peer: Peer;
@@ -34,8 +43,8 @@ export interface ClientInfo {
   readonly attributes: Map<string, unknown>;
   readonly negotiated: boolean;
   readonly oob: boolean;
-  /** Commands received / answered so far. */
-  readonly stats: { commands: number; events: number };
+  /** Commands received and events sent so far. */
+  readonly stats: { readonly commands: number; readonly events: number };
 }
 
 /** A command on its way to QEMU. */
@@ -62,8 +71,8 @@ export type CommandVerdict =
   | { action: 'continue'; command?: string; arguments?: Record<string, JsonPlain> }
   /** Answer locally with a return value. */
   | { action: 'reply'; return: JsonPlain }
-  /** Refuse with a QMP error (GenericError unless told otherwise). */
-  | { action: 'error'; class?: QmpErrorClass; desc: string };
+  /** Refuse with a QMP error: refuse(code, …) from the catalog in errors.ts. */
+  | Refusal;
 
 export interface ReplyContext {
   readonly command: CommandContext;
@@ -92,29 +101,72 @@ export interface QmpEvent {
 
 export type ConnectVerdict = { action: 'refuse'; reason: string };
 
-export interface Plugin {
-  readonly name: string;
-  /**
-   * qmpmux's own commands this plugin answers (full names, `${ctx.commandPrefix}…`): a name, or an
-   * OwnCommand with QAPI-like argument and return types. Declared so that others can list them
-   * (ProxyApi.ownCommands), e.g. the policy plugin in `query-commands`, and so that the core adds them
-   * to QEMU's `query-commands` and `query-qmp-schema` replies (see introspection.ts).
-   */
-  readonly commands?: readonly OwnCommandDeclaration[];
+/** The hooks, with the types they must have; `O` is the plugin's validated options type. */
+export interface PluginHooks<O = unknown> {
   /**
    * Take new options at run time (config reload, SIGHUP), already validated by the definition. Apply
    * them whole or throw without changing anything. A plugin without this hook keeps its options: a
    * reload that changes them is refused (restart instead). See Proxy.reload.
    */
-  reconfigure?(options: unknown): Promise<void>;
-  onClientConnect?(client: ClientInfo): Promise<ConnectVerdict | void>;
-  onNegotiated?(client: ClientInfo): Promise<void>;
-  onCommand?(cmd: CommandContext): Promise<CommandVerdict | void>;
-  onReply?(reply: ReplyContext): Promise<ReplyVerdict | void>;
-  onEvent?(event: QmpEvent): Promise<void>;
-  onClientDisconnect?(client: ClientInfo): Promise<void>;
-  /** Called at shutdown, in reverse order. */
-  close?(): Promise<void>;
+  reconfigure(options: O): Promise<void>;
+  onClientConnect(client: ClientInfo): Promise<ConnectVerdict | void>;
+  onNegotiated(client: ClientInfo): Promise<void>;
+  onCommand(cmd: CommandContext): Promise<CommandVerdict | void>;
+  onReply(reply: ReplyContext): Promise<ReplyVerdict | void>;
+  onEvent(event: QmpEvent): Promise<void>;
+  onClientDisconnect(client: ClientInfo): Promise<void>;
+  /** At shutdown. */
+  close(): Promise<void>;
+}
+
+export type HookName = keyof PluginHooks;
+
+/** How a hook runs: its order over the plugins, what its result does, and what a throw means. */
+export interface HookStyle {
+  /** `forward`: plugin order; `reverse`: the opposite (so the first plugin has the last word). */
+  readonly order: 'forward' | 'reverse';
+  /** `first`: the first verdict ends the chain; `last`: each result replaces the previous, the last wins; `none`: results are ignored. */
+  readonly result: 'first' | 'last' | 'none';
+  /** May change what later hooks (and QEMU) see. */
+  readonly rewrites: boolean;
+  /** `refuse`: a throw refuses (fail closed); `log`: it is logged and ignored. */
+  readonly onThrow: 'refuse' | 'log';
+}
+
+/** The run style of every hook: the one source the plugin host orders hooks by. */
+export const HOOKS = {
+  reconfigure: { order: 'forward', result: 'none', rewrites: false, onThrow: 'refuse' },
+  onClientConnect: { order: 'forward', result: 'first', rewrites: false, onThrow: 'refuse' },
+  onNegotiated: { order: 'forward', result: 'none', rewrites: false, onThrow: 'log' },
+  onCommand: { order: 'forward', result: 'first', rewrites: true, onThrow: 'refuse' },
+  onReply: { order: 'reverse', result: 'last', rewrites: true, onThrow: 'log' },
+  onEvent: { order: 'reverse', result: 'none', rewrites: false, onThrow: 'log' },
+  onClientDisconnect: { order: 'reverse', result: 'none', rewrites: false, onThrow: 'log' },
+  close: { order: 'reverse', result: 'none', rewrites: false, onThrow: 'log' },
+} as const satisfies { readonly [H in HookName]: HookStyle };
+
+type HooksWhere<K extends keyof HookStyle, V> = { [H in HookName]: (typeof HOOKS)[H][K] extends V ? H : never }[HookName];
+/** Hooks that run in plugin order. */
+export type ForwardHook = HooksWhere<'order', 'forward'>;
+/** Hooks that run in reverse plugin order. */
+export type ReverseHook = HooksWhere<'order', 'reverse'>;
+/** Hooks whose first verdict ends the chain (they may answer or refuse). */
+export type FirstHook = HooksWhere<'result', 'first'>;
+/** Hooks that may rewrite what the next ones see. */
+export type RewritingHook = HooksWhere<'rewrites', true>;
+/** Hooks whose throw refuses (fail closed). */
+export type FailClosedHook = HooksWhere<'onThrow', 'refuse'>;
+
+export interface Plugin<O = unknown> extends Partial<PluginHooks<O>> {
+  readonly name: string;
+  /**
+   * qmpmux's own commands this plugin answers (full names, `${ctx.commandPrefix}…`), each with its
+   * QAPI-like types and its `run` (declare them with ownCommand() for typed arguments). The core
+   * routes them to this plugin at its place in the onCommand chain after checking the arguments
+   * (own-command.ts), refuses undeclared `__org.qmpmux_` names as QEMU refuses an unknown command,
+   * and adds them to `query-commands` and `query-qmp-schema` (introspection.ts).
+   */
+  readonly commands?: readonly OwnCommand[];
 }
 
 /** What the proxy offers a plugin. */
@@ -156,14 +208,26 @@ export interface PluginContext {
   readonly commandPrefix: string;
 }
 
-/** How a plugin is described to the config loader. */
+/**
+ * How a plugin is described to the config loader. Placement is declared here and checked when the
+ * proxy is built (a config that breaks it fails with a ConfigError naming both plugins).
+ */
 export interface PluginDefinition<O = unknown> {
   readonly name: string;
-  /** Plugins that must be configured before this one. */
+  /** Plugins that must be configured, before this one. */
   readonly requires?: readonly string[];
+  /** Plugins that, when configured, must come after this one. */
+  readonly before?: readonly string[];
+  /** Plugins that, when configured, must come before this one. */
+  readonly after?: readonly string[];
   /** Validate and normalise options; throw ConfigError naming the bad field's path. */
   validate(options: unknown, path: string): O;
-  create(options: O, ctx: PluginContext): Plugin | Promise<Plugin>;
+  create(options: O, ctx: PluginContext): Plugin<O> | Promise<Plugin<O>>;
+}
+
+/** Define a plugin with its options type inferred from `validate` (an identity function). */
+export function definePlugin<O>(def: PluginDefinition<O>): PluginDefinition<O> {
+  return def;
 }
 
 /** qmpmux's own commands are named with this QAPI downstream-extension prefix. */

@@ -7,7 +7,7 @@
  * The fast path recognises those by their ends and splices the client's id in; anything else (a pretty
  * monitor, an unexpected shape) goes through the structural parser, and pretty input is emitted compact.
  */
-import { QmpFramer, serializeQemu, toPlain, type JsonNode, type JsonPlain } from '@qmpmux/protocol';
+import { parseMessage, serializeQemu, toPlain, type JsonNode, type JsonPlain } from '@qmpmux/protocol';
 
 const CRLF = Buffer.from('\r\n');
 const P_RETURN = Buffer.from('{"return": ');
@@ -85,19 +85,12 @@ export class UpstreamReply {
   /** The reply's content, parsed on demand (plugins). */
   result(): { return: JsonPlain } | { error: { class: string; desc: string } } {
     if (!this.parsed) {
-      const root = parseOne(this.line);
+      const root = parseMessage(this.line);
       const v = root ? (toPlain(root) as Record<string, JsonPlain>) : {};
       this.parsed = this.isError ? { error: v.error as { class: string; desc: string } } : { return: v.return as JsonPlain };
     }
     return this.parsed;
   }
-}
-
-/** Parse one complete upstream message (QEMU output: inf/nan allowed, no size cap). */
-export function parseOne(raw: Buffer): JsonNode | undefined {
-  const ev = new QmpFramer({ allowNonFinite: true, maxMessageBytes: Number.MAX_SAFE_INTEGER }).push(Buffer.concat([raw, Buffer.from(' ')]));
-  const m = ev.find((e) => e.type === 'message');
-  return m && m.type === 'message' ? m.root : undefined;
 }
 
 /** Parse the decimal integer at `at`, ending at `end` (exclusive); -1 if it is not one. */
@@ -154,7 +147,7 @@ function member(root: JsonNode, key: string): JsonNode | undefined {
  * member values are reused byte for byte); otherwise values are re-serialized the way QEMU would.
  */
 export function classifyStructured(raw: Buffer, compact: boolean, root?: JsonNode): UpstreamMessage {
-  root ??= parseOne(raw);
+  root ??= parseMessage(raw);
   if (!root) return { kind: 'other', raw };
   if (root.kind !== 'object') return { kind: 'other', raw };
   const text = (n: JsonNode) => (compact ? raw.toString('latin1', n.start, n.end) : serializeQemu(n));

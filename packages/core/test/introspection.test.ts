@@ -7,19 +7,17 @@ import { dirname, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { JsonPlain } from '@qmpmux/protocol';
-import { collectOwnCommands, extendIntrospection, extendQmpSchema, extendQueryCommands, type OwnCommand } from '../src/index.ts';
+import { collectOwnCommands, extendIntrospection, extendQmpSchema, extendQueryCommands } from '../src/introspection.ts';
+import type { OwnCommandInfo } from '../src/own-command.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 type Entry = { name: string; 'meta-type': string; [k: string]: any };
 const recorded = JSON.parse(readFileSync(resolve(here, '../../../../shared/qapi/qemu-7.2-query-qmp-schema.json'), 'utf8')) as Entry[];
 
 describe('own commands in introspection', () => {
-  it('collects declarations in plugin order, each name once, a bare name as no arguments returning any', () => {
-    const own = collectOwnCommands([{ commands: ['__org.qmpmux_a', { name: '__org.qmpmux_b', returns: 'str' }] }, {}, { commands: ['__org.qmpmux_b'] }]);
-    assert.deepEqual(own, [
-      { name: '__org.qmpmux_a', returns: 'any' },
-      { name: '__org.qmpmux_b', returns: 'str' },
-    ]);
+  it('collects declarations in plugin order, each name once (the first wins)', () => {
+    const own = collectOwnCommands<OwnCommandInfo>([{ commands: [{ name: '__org.qmpmux_a' }, { name: '__org.qmpmux_b', returns: 'str' }] }, {}, { commands: [{ name: '__org.qmpmux_b' }] }]);
+    assert.deepEqual(own, [{ name: '__org.qmpmux_a' }, { name: '__org.qmpmux_b', returns: 'str' }]);
   });
 
   it('query-commands: appended after QEMU’s, unless already there; nothing declared changes nothing', () => {
@@ -32,7 +30,7 @@ describe('own commands in introspection', () => {
   });
 
   it('query-qmp-schema: fresh masked names above QEMU’s, QEMU’s builtins reused, missing array types added once', () => {
-    const own: OwnCommand[] = [
+    const own: OwnCommandInfo[] = [
       { name: '__org.qmpmux_q', data: { '*flags': ['bool'], n: 'uint64' }, returns: [{ id: 'int', '*tags': ['str'], sub: { x: 'number' } }] },
       { name: '__org.qmpmux_r', returns: ['bool'], allowOob: true },
       { name: 'query-status' }, // QEMU has it: left alone

@@ -1,7 +1,8 @@
 /** Proxy.reload: new plugin options all or nothing; Plugin.commands and ProxyApi.ownCommands. No QEMU needed. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, PluginError, Proxy, createLogger, validate as v, type PluginDefinition, type PluginSpec } from '../src/index.ts';
+import { ConfigError, Proxy, answer, createLogger, ownCommand, validate as v, type PluginDefinition, type PluginSpec } from '../src/index.ts';
+import { PluginError } from '../src/plugin-host.ts';
 
 interface Opts {
   n: number;
@@ -21,12 +22,11 @@ function recorder(name: string, opts: { reconfigurable?: boolean; commands?: str
       seen.push(o.n);
       return {
         name,
-        commands: opts.commands,
+        commands: opts.commands?.map((c) => ownCommand({ name: c, run: async () => answer({}) })),
         ...(opts.reconfigurable === false
           ? {}
           : {
-              async reconfigure(next: unknown) {
-                const n = next as Opts;
+              async reconfigure(n: Opts) {
                 if (n.fail) throw new Error('cannot apply');
                 seen.push(n.n);
               },

@@ -507,3 +507,16 @@ export class QmpFramer {
     return { type: 'message', raw, root };
   }
 }
+
+const MESSAGE_END = Buffer.from(' ');
+
+/**
+ * Parse one complete message (a reply, an event, a greeting: bytes QEMU or qmpmux wrote), as QEMU's
+ * output is parsed: `inf`/`nan` allowed, no size cap. Undefined when the bytes are not one JSON message.
+ */
+export function parseMessage(bytes: Buffer | string): JsonNode | undefined {
+  const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
+  const events = new QmpFramer({ allowNonFinite: true, maxMessageBytes: Number.MAX_SAFE_INTEGER }).push(Buffer.concat([buf, MESSAGE_END]));
+  const m = events.find((e) => e.type === 'message');
+  return m && m.type === 'message' ? m.root : undefined;
+}

@@ -3,7 +3,7 @@
  * Framing and parsing of client input exactly as QEMU 7.2 does it,
  * QEMU-exact serialization, the request envelope check and reply texts.
  */
-export { QmpFramer, type FramerOptions, type FrameEvent } from './framer.ts';
+export { QmpFramer, parseMessage, type FramerOptions, type FrameEvent } from './framer.ts';
 export { type JsonNode, type JsonNodeKind, type JsonPlain, toPlain, scalarValue, isJsonNode, getMember } from './node.ts';
 export { serializeQemu, serializeNode, serializePlain, quoteString } from './serialize.ts';
 export { formatDouble } from './format-double.ts';

@@ -19,7 +19,7 @@
  * (principals), configured before this one so that a command the policy refuses never gets here.
  */
 import { fdType } from '@qmpmux/unixfd';
-import type { ClientInfo, JsonPlain, PluginDefinition } from '@qmpmux/core';
+import { refuse, type ClientInfo, type JsonPlain, type PluginDefinition } from '@qmpmux/core';
 import { decideAddClient, parseAddClientOptions, type AddClientOptions } from './rules.ts';
 
 export { decideAddClient, parseAddClientOptions, DISPLAY_PROTOCOLS, type AddClientOptions, type AddClientRule, type AddClientDecision } from './rules.ts';
@@ -72,7 +72,7 @@ export const addClientAuthPlugin: PluginDefinition<AddClientOptions> = {
             const fields = { client: client.id, principal: client.principal ?? null, arguments: cmd.arguments ?? {}, reason: d.reason };
             if (!d.allowed) {
               log.warn('add_client refused', fields);
-              return { action: 'error', desc: `qmpmux: add_client refused for principal '${client.principal ?? '(none)'}': ${d.reason}` };
+              return refuse('ADD_CLIENT_REFUSED', client.principal ?? '(none)', d.reason);
             }
             log.info('add_client allowed', fields);
             cmd.state.set(NAME, { kind: 'add_client', fdname: name! } satisfies Pending);
@@ -98,7 +98,7 @@ export const addClientAuthPlugin: PluginDefinition<AddClientOptions> = {
       },
 
       async reconfigure(next) {
-        opts = next as AddClientOptions;
+        opts = next;
         log.info('add_client rules reloaded', { principals: [...opts.principals.keys()] });
       },
     };

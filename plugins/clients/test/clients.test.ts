@@ -46,7 +46,7 @@ describe('clients plugin', () => {
     const b = client(2, { peer: { transport: 'tcp', address: '127.0.0.1:5000' }, principal: 'ops' });
     const p = await plugin(true, [a, b]);
     const members = ((p.commands![0] as OwnCommand).returns as readonly [Record<string, string>])[0];
-    const v = await p.onCommand!(command(a, NAME));
+    const v = await p.commands![0]!.run({}, command(a, NAME));
     assert.ok(v && v.action === 'reply' && Array.isArray(v.return));
     const list = v.return as Record<string, unknown>[];
     assert.deepEqual(list.map((e) => e.id), [1, 2]);
@@ -58,14 +58,13 @@ describe('clients plugin', () => {
     assert.equal(list[0]!.pid, 101);
 
     const q = await plugin(false, [a, b]);
-    const w = await q.onCommand!(command(a, NAME));
+    const w = await q.commands![0]!.run({}, command(a, NAME));
     assert.deepEqual(w && w.action === 'reply' && (w.return as { id: number }[]).map((e) => e.id), [2]);
   });
 
-  it('refuses arguments, and leaves other commands alone', async () => {
-    const a = client(1);
-    const p = await plugin(true, [a]);
-    assert.deepEqual(await p.onCommand!(command(a, NAME, { x: 1 as never })), { action: 'error', desc: "Parameter 'x' is unexpected" });
-    assert.equal(await p.onCommand!(command(a, 'query-status')), undefined);
+  it('takes no arguments (the core checks them against the declaration) and has no onCommand hook', async () => {
+    const p = await plugin(true, [client(1)]);
+    assert.equal(p.commands![0]!.data, undefined);
+    assert.equal(p.onCommand, undefined);
   });
 });

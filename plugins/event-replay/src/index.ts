@@ -13,16 +13,12 @@
  * And, by configuration, a replay right after qmp_capabilities, per principal and event names.
  * See README.md for the options and the exact guarantees.
  */
-import type { ClientInfo, JsonPlain, PluginDefinition } from '@qmpmux/core';
-import { checkArgs } from './args.ts';
+import { answer, ownCommand, refuse, type ClientInfo, type JsonPlain, type PluginDefinition } from '@qmpmux/core';
 import { EventHistory, type ReplayQuery } from './history.ts';
 import { validateOptions, type EventReplayOptions } from './options.ts';
 
 export { DEFAULTS, type EventReplayOptions, type AutoReplayRule } from './options.ts';
 export { THROTTLE_KEYS } from './state.ts';
-
-const REPLAY_ARGS = { 'since-seq': 'int', 'since-time': 'number', names: 'str-list' } as const;
-const QUERY_ARGS = { names: 'str-list' } as const;
 
 export const eventReplayPlugin: PluginDefinition<EventReplayOptions> = {
   name: 'event-replay',
@@ -30,8 +26,6 @@ export const eventReplayPlugin: PluginDefinition<EventReplayOptions> = {
   create(options, ctx) {
     const history = new EventHistory(options, ctx.log);
     if (options.journal) ctx.proxy.continueEventSeq(history.openJournal(options.journal));
-    const replayCommand = `${ctx.commandPrefix}replay-events`;
-    const queryCommand = `${ctx.commandPrefix}query-last-events`;
 
     /** Auto replay: the events a rule gives this client, or undefined when no rule matches. */
     const autoReplay = (client: ClientInfo) => {
@@ -61,42 +55,39 @@ export const eventReplayPlugin: PluginDefinition<EventReplayOptions> = {
         ctx.log.debug('replayed after negotiation', { client: client.id, principal: client.principal, sent });
       },
 
-      async onCommand(cmd) {
-        if (cmd.command === replayCommand) {
-          const c = checkArgs(cmd.arguments, REPLAY_ARGS);
-          if ('error' in c) return { action: 'error', desc: c.error };
-          const sinceSeq = c.values['since-seq'] as number | undefined;
-          const sinceTime = c.values['since-time'] as number | undefined;
-          const names = c.values.names as string[] | undefined;
-          if (sinceSeq !== undefined && sinceSeq < 0) return { action: 'error', desc: "Parameter 'since-seq' expects a non-negative integer" };
-          if (sinceSeq !== undefined && sinceTime !== undefined) return { action: 'error', desc: "Parameters 'since-seq' and 'since-time' are mutually exclusive" };
-          const q: ReplayQuery = { sinceSeq, sinceUs: sinceTime === undefined ? undefined : Math.round(sinceTime * 1_000_000), names: names && new Set(names) };
-          // Selection and delivery in one synchronous step: the handover to live delivery is atomic.
-          const sel = history.select(q, ctx.proxy.lastEventSeq);
-          const count = ctx.proxy.deliverEvents(cmd.client.id, sel.events);
-          const reply: Record<string, JsonPlain> = {
-            'first-seq': sel.firstSeq,
-            'last-seq': sel.lastSeq,
-            count,
-            skipped: sel.events.length - count,
-            lost: sel.lost,
-          };
-          return { action: 'reply', return: reply };
-        }
-        if (cmd.command === queryCommand) {
-          const c = checkArgs(cmd.arguments, QUERY_ARGS);
-          if ('error' in c) return { action: 'error', desc: c.error };
-          const names = c.values.names as string[] | undefined;
-          const list: JsonPlain[] = history.state.list(names && new Set(names)).map(({ event, key }) => {
-            const v = event.value();
-            const o: Record<string, JsonPlain> = { event: event.name, seq: event.seq, timestamp: { seconds: v.timestamp.seconds, microseconds: v.timestamp.microseconds } };
-            if (v.data !== undefined) o.data = v.data;
-            if (key !== undefined) o.key = key;
-            return o;
-          });
-          return { action: 'reply', return: list };
-        }
-      },
+      commands: [
+        ownCommand({
+          name: `${ctx.commandPrefix}replay-events`,
+          data: { '*since-seq': 'int', '*since-time': 'number', '*names': ['str'] },
+          returns: { 'first-seq': 'int', 'last-seq': 'int', count: 'int', skipped: 'int', lost: 'int' },
+          async run(args, cmd) {
+            const sinceSeq = args['since-seq'];
+            const sinceTime = args['since-time'];
+            if (sinceSeq !== undefined && sinceSeq < 0) return refuse('ARG_EXPECTS', 'since-seq', 'a non-negative integer');
+            if (sinceSeq !== undefined && sinceTime !== undefined) return refuse('ARGS_EXCLUSIVE', 'since-seq', 'since-time');
+            const q: ReplayQuery = { sinceSeq, sinceUs: sinceTime === undefined ? undefined : Math.round(sinceTime * 1_000_000), names: args.names && new Set(args.names) };
+            // Selection and delivery in one synchronous step: the handover to live delivery is atomic.
+            const sel = history.select(q, ctx.proxy.lastEventSeq);
+            const count = ctx.proxy.deliverEvents(cmd.client.id, sel.events);
+            return answer({ 'first-seq': sel.firstSeq, 'last-seq': sel.lastSeq, count, skipped: sel.events.length - count, lost: sel.lost });
+          },
+        }),
+        ownCommand({
+          name: `${ctx.commandPrefix}query-last-events`,
+          data: { '*names': ['str'] },
+          returns: [{ event: 'str', seq: 'int', timestamp: { seconds: 'int', microseconds: 'int' }, '*data': 'any', '*key': 'str' }],
+          async run(args) {
+            const list: JsonPlain[] = history.state.list(args.names && new Set(args.names)).map(({ event, key }) => {
+              const v = event.value();
+              const o: Record<string, JsonPlain> = { event: event.name, seq: event.seq, timestamp: { seconds: v.timestamp.seconds, microseconds: v.timestamp.microseconds } };
+              if (v.data !== undefined) o.data = v.data;
+              if (key !== undefined) o.key = key;
+              return o;
+            });
+            return answer(list);
+          },
+        }),
+      ],
 
       async close() {
         history.close(ctx.proxy.lastEventSeq);

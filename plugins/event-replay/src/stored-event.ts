@@ -3,7 +3,7 @@
  * received it and QEMU's timestamp, in its own memory (never a slice of a larger read buffer, which
  * would keep the whole buffer alive for as long as the event is held).
  */
-import { QmpFramer, toPlain } from '@qmpmux/protocol';
+import { parseMessage, toPlain } from '@qmpmux/protocol';
 import type { QmpEvent } from '@qmpmux/core';
 
 type EventValue = ReturnType<QmpEvent['value']>;
@@ -74,8 +74,7 @@ function toMicros(seconds: unknown, micros: unknown): number | undefined {
 }
 
 function parseEvent(raw: Buffer): EventValue {
-  const f = new QmpFramer({ allowNonFinite: true, maxMessageBytes: Number.MAX_SAFE_INTEGER });
-  const ev = f.push(Buffer.concat([raw, Buffer.from(' ')])).find((e) => e.type === 'message');
-  if (!ev || ev.type !== 'message') throw new Error('event-replay: a stored event does not parse');
-  return toPlain(ev.root) as unknown as EventValue;
+  const root = parseMessage(raw);
+  if (!root) throw new Error('event-replay: a stored event does not parse');
+  return toPlain(root) as unknown as EventValue;
 }

@@ -10,7 +10,6 @@ import { MAGIC, decodeRecords, encodeRecord, type JournalRecord } from '../src/c
 import { EventRing } from '../src/ring.ts';
 import { LastEvents, THROTTLE_KEYS } from '../src/state.ts';
 import { StoredEvent } from '../src/stored-event.ts';
-import { checkArgs } from '../src/args.ts';
 import { EventHistory } from '../src/history.ts';
 import { MAX_UNFLUSHED } from '../src/journal.ts';
 import { validateOptions, DEFAULTS, type EventReplayOptions } from '../src/options.ts';
@@ -160,20 +159,6 @@ describe('latest-event state', () => {
     s.update(stored(3, 'VSERPORT_CHANGE', { id: 'a' }));
     s.update(stored(4, 'VSERPORT_CHANGE', { id: 'c' }));
     assert.deepEqual(s.list().map((x) => x.key), ['a', 'c']);
-  });
-});
-
-describe('arguments', () => {
-  const spec = { 'since-seq': 'int', 'since-time': 'number', names: 'str-list' } as const;
-  it('checks declared members first, then reports the first unexpected key in QDict order', () => {
-    assert.deepEqual(checkArgs({ zzz: 1, bar: 2 }, spec), { error: "Parameter 'bar' is unexpected" });
-    assert.deepEqual(checkArgs({ zzz: 1, 'since-seq': 'x' }, spec), { error: "Invalid parameter type for 'since-seq', expected: integer" });
-    assert.deepEqual(checkArgs({ toString: 1 }, spec), { error: "Parameter 'toString' is unexpected" });
-    assert.deepEqual(checkArgs({ 'since-seq': 12345678901234567890n }, spec), { error: "Invalid parameter type for 'since-seq', expected: integer" });
-    assert.deepEqual(checkArgs({ 'since-seq': 9007199254740993n, 'since-time': 1.5, names: [] }, spec), {
-      values: { 'since-seq': 9007199254740992, 'since-time': 1.5, names: [] },
-    });
-    assert.deepEqual(checkArgs(undefined, spec), { values: {} });
   });
 });
 

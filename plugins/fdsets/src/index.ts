@@ -13,8 +13,9 @@
  *   removed. query-fdsets shows QEMU's view, or only the client's own fds with `ownFdsetsOnly`.
  * - **Operators**: `__org.qmpmux_query-fd-owners` lists who holds which name and fd.
  *
- * Options: { "allowForeignRemove": false, "ownFdsetsOnly": false }. Place it after the policy plugin
- * (so refused commands never reach it) and before add-client-auth (so that one sees QEMU's names).
+ * Options: { "allowForeignRemove": false, "ownFdsetsOnly": false }. It comes after the policy plugin
+ * (so refused commands never reach it) and before add-client-auth (so that one sees QEMU's names):
+ * declared in `after`/`before` below and checked when the proxy starts.
  * README.md has the decisions and the deviations from a QEMU monitor with one client.
  */
 import type { PluginDefinition } from '@qmpmux/core';
@@ -28,6 +29,8 @@ export { Tags, parseTag, type OpaqueTag } from './tags.ts';
 
 export const fdsetsPlugin: PluginDefinition<FdsetsOptions> = {
   name: PLUGIN_NAME,
+  after: ['policy'],
+  before: ['add-client-auth'],
   validate: parseFdsetsOptions,
   create: (options, ctx) => createFdsetsPlugin(options, ctx),
 };

@@ -1,5 +1,5 @@
 /** The fdsets plugin's hooks: see index.ts for what it does and README.md for the decisions. */
-import { UpstreamLostError, type ClientInfo, type CommandContext, type CommandVerdict, type JsonPlain, type Plugin, type PluginContext, type ReplyContext, type ReplyVerdict } from '@qmpmux/core';
+import { UpstreamLostError, answer, ownCommand, peerRecord, refuse, PEER_RECORD_TYPE, type ClientInfo, type CommandContext, type CommandVerdict, type JsonPlain, type Plugin, type PluginContext, type ReplyContext, type ReplyVerdict } from '@qmpmux/core';
 import { ClientLedger, fdKey } from './ledger.ts';
 import { restoreNames, rewriteNames } from './names.ts';
 import type { FdsetsOptions } from './options.ts';
@@ -24,7 +24,7 @@ interface FdsetInfo {
 }
 
 /** The plugin, with a view of its bookkeeping for tests and diagnostics. */
-export interface FdsetsPlugin extends Plugin {
+export interface FdsetsPlugin extends Plugin<FdsetsOptions> {
   /** How much is held: clients with bookkeeping, names and fds over all clients. */
   held(): { clients: number; names: number; fds: number };
   /** The epoch in this instance's upstream names and opaque tags. */
@@ -37,7 +37,7 @@ export interface FdsetsPlugin extends Plugin {
 const MAX_ORPHAN_NAMES = 4096;
 
 /** Who holds a name or an fd, in the owners query (QAPI-like, for query-qmp-schema). */
-const OWNER_TYPE = { client: 'int', transport: 'str', address: 'str', '*pid': 'int', '*uid': 'int', '*gid': 'int', '*principal': 'str' } as const;
+const OWNER_TYPE = { client: 'int', ...PEER_RECORD_TYPE, '*principal': 'str' } as const;
 
 /** A QMP integer as a JS number (QEMU's fd and fdset ids fit), or undefined when it is not one. */
 function int(v: JsonPlain | undefined): number | undefined {
@@ -53,7 +53,6 @@ export function createFdsetsPlugin(initial: FdsetsOptions, ctx: PluginContext): 
   let opts = initial;
   const log = ctx.log;
   const tags = new Tags();
-  const ownersCommand = `${ctx.commandPrefix}query-fd-owners`;
   /** Bookkeeping per client id; an entry is added on a client's first fd command and removed when it leaves. */
   const ledgers = new Map<number, ClientLedger>();
 
@@ -153,26 +152,16 @@ export function createFdsetsPlugin(initial: FdsetsOptions, ctx: PluginContext): 
     const listed = set ? (fd === undefined ? set.fds : set.fds.filter((f) => f.fd === fd)) : [];
     const foreign = listed.filter((f) => tags.ownerOf(f.opaque) !== cmd.client.id);
     if (!foreign.length) return;
-    return {
-      action: 'error',
-      desc:
-        fd !== undefined
-          ? `qmpmux: fd ${fd} in fd set ${fdsetId} was not added by this client, and removing other clients' fds is not allowed`
-          : `qmpmux: fd set ${fdsetId} holds ${foreign.length} fd(s) this client did not add, and removing other clients' fds is not allowed; remove this client's fds one by one`,
-    };
+    return fd !== undefined ? refuse('FD_NOT_OWNED', fd, fdsetId) : refuse('FDSET_FOREIGN', fdsetId, foreign.length);
   }
 
-  function owners(cmd: CommandContext): CommandVerdict {
-    if (cmd.arguments && Object.keys(cmd.arguments).length) {
-      return { action: 'error', desc: `Parameter '${Object.keys(cmd.arguments)[0]}' is unexpected` };
-    }
+  function owners(): JsonPlain {
     const names: JsonPlain[] = [];
     const fds: JsonPlain[] = [];
     for (const [id, l] of ledgers) {
       const c = ctx.proxy.clients.get(id);
       if (!c) continue; // leaving: its cleanup is under way
-      const who: Record<string, JsonPlain> = { client: id, transport: c.peer.transport, address: c.peer.address };
-      if (c.peer.pid !== undefined) Object.assign(who, { pid: c.peer.pid, uid: c.peer.uid!, gid: c.peer.gid! });
+      const who: Record<string, JsonPlain> = { client: id, ...peerRecord(c.peer) };
       if (c.principal !== undefined) who.principal = c.principal;
       for (const [name, e] of l.names) {
         if (e.defined || e.inflight) names.push({ ...who, name, 'upstream-name': e.upstream, state: e.defined ? 'defined' : 'pending' });
@@ -183,7 +172,7 @@ export function createFdsetsPlugin(initial: FdsetsOptions, ctx: PluginContext): 
         fds.push(entry);
       }
     }
-    return { action: 'reply', return: { names, fds } };
+    return { names, fds };
   }
 
   // ---- replies -------------------------------------------------------------------------------------
@@ -263,13 +252,14 @@ export function createFdsetsPlugin(initial: FdsetsOptions, ctx: PluginContext): 
   return {
     name: PLUGIN_NAME,
     commands: [
-      {
-        name: ownersCommand,
+      ownCommand({
+        name: `${ctx.commandPrefix}query-fd-owners`,
         returns: {
           names: [{ ...OWNER_TYPE, name: 'str', 'upstream-name': 'str', state: 'str' }],
           fds: [{ ...OWNER_TYPE, 'fdset-id': 'int', fd: 'int', '*opaque': 'str' }],
         },
-      },
+        run: async () => answer(owners()),
+      }),
     ],
     epoch: tags.epoch,
     get orphans() {
@@ -291,11 +281,10 @@ export function createFdsetsPlugin(initial: FdsetsOptions, ctx: PluginContext): 
     },
 
     async reconfigure(next) {
-      opts = next as FdsetsOptions;
+      opts = next;
     },
 
     async onCommand(cmd) {
-      if (cmd.command === ownersCommand) return owners(cmd);
       if (!connected(cmd.client)) return; // it left: the command will never be sent
       if (cmd.oob) return; // no fd command allows exec-oob: QEMU refuses it unrun, with a text naming no fd
       switch (cmd.command) {

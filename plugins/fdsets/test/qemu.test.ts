@@ -63,7 +63,7 @@ describe('fdsets with a real QEMU', () => {
   });
 
   /** Client ids as the proxy numbers them, by connection order. */
-  const ids = () => [...mux.proxy.sessions.keys()];
+  const ids = () => [...mux.proxy.clients.keys()];
 
   it('the same name from two clients is two different fds in QEMU', async () => {
     const pa = freshPipe();
@@ -347,7 +347,7 @@ describe('fdsets with a real QEMU', () => {
     };
     const p = freshPipe();
     await assert.rejects(c.execute('getfd', { fdname: 'orphan' }, { fds: [p.w] }));
-    await until(() => !mux.proxy.sessions.has(id), 'disconnected');
+    await until(() => !mux.proxy.clients.has(id), 'disconnected');
     await sleep(50);
     first.onCommand = undefined;
     assert.deepEqual(plugin.instance().held(), before);
@@ -359,7 +359,7 @@ describe('fdsets with a real QEMU', () => {
   it('1000 getfd/closefd and add-fd/remove-fd cycles, and clients leaving with fds: open fds flat, bookkeeping empty', async () => {
     a.close();
     b.close();
-    await until(() => mux.proxy.sessions.size === 0 && plugin.instance().held().clients === 0, 'A and B gone');
+    await until(() => mux.proxy.clients.size === 0 && plugin.instance().held().clients === 0, 'A and B gone');
     // This process runs qmpmux and its clients: its count covers both.
     const baseline = { mux: openFdCount(), qemu: openFdCount(qemu.pid) };
     const c = await QmpClient.connect(mux.unix);
@@ -377,7 +377,7 @@ describe('fdsets with a real QEMU', () => {
       d.close();
     }
     c.close();
-    await until(() => mux.proxy.sessions.size === 0 && plugin.instance().held().clients === 0, 'every client gone and cleaned up', 10_000);
+    await until(() => mux.proxy.clients.size === 0 && plugin.instance().held().clients === 0, 'every client gone and cleaned up', 10_000);
     assert.deepEqual(plugin.instance().held(), { clients: 0, names: 0, fds: 0 });
     assert.deepEqual(await direct.execute('query-fdsets'), [], 'QEMU holds no fd set');
     await until(() => openFdCount(qemu.pid) === baseline.qemu && openFdCount() === baseline.mux, 'open-fd counts back to the baseline').catch(() => {});

@@ -14,7 +14,7 @@
  * recorded like any other. Options other than the log's own can change on SIGHUP (reconfigure).
  */
 import { hostname } from 'node:os';
-import type { ClientInfo, CommandContext, CommandVerdict, JsonPlain, Plugin, PluginContext, PluginDefinition, ReplyContext } from '@qmpmux/core';
+import { peerRecord, refuse, type ClientInfo, type CommandContext, type CommandVerdict, type JsonPlain, type Plugin, type PluginContext, type PluginDefinition, type ReplyContext } from '@qmpmux/core';
 import { recordString, recordValue } from './log/canonical.ts';
 import { AuditWriteError } from './log/errors.ts';
 import { AuditWriter } from './log/writer.ts';
@@ -34,11 +34,13 @@ interface Pending {
 
 export const hmpAuditPlugin: PluginDefinition<HmpAuditOptions> = {
   name: NAME,
+  // It records the principal, which the policy plugin sets.
+  after: ['policy'],
   validate: validateOptions,
   create: (o, ctx) => createHmpAudit(o, ctx),
 };
 
-export function createHmpAudit(o: HmpAuditOptions, ctx: PluginContext): Plugin {
+export function createHmpAudit(o: HmpAuditOptions, ctx: PluginContext): Plugin<HmpAuditOptions> {
   const writer = AuditWriter.open({
     path: o.path,
     format: o.format,
@@ -63,7 +65,7 @@ export function createHmpAudit(o: HmpAuditOptions, ctx: PluginContext): Plugin {
 
   const unlogged = (cmd: CommandContext, e: unknown): CommandVerdict => {
     const why = e instanceof AuditWriteError ? (e.sysCode ?? e.message) : (e as Error).message;
-    return { action: 'error', desc: `qmpmux: the audit log cannot be written (${why}): '${cmd.command}' refused (hmp-audit is fail-closed)` };
+    return refuse('AUDIT_LOG_UNWRITABLE', why, cmd.command);
   };
 
   const writeReply = (rec: Record<string, unknown>): number | undefined => {
@@ -139,7 +141,7 @@ export function createHmpAudit(o: HmpAuditOptions, ctx: PluginContext): Plugin {
       rec.decision = decision;
       const refusal: CommandVerdict | undefined = decision.allowed
         ? undefined
-        : { action: 'error', desc: `qmpmux: HMP command '${hmpName}' refused by audit rule '${decision.rule}'${principal !== undefined ? ` for principal '${principal}'` : ''}` };
+        : refuse('HMP_REFUSED', hmpName ?? '', decision.rule, principal);
       let seq: number;
       try {
         seq = writer.append('command', rec).seq;
@@ -182,8 +184,7 @@ export function createHmpAudit(o: HmpAuditOptions, ctx: PluginContext): Plugin {
      * once; what the open log depends on (path, format, fsync, batching, rotation, key, file mode)
      * needs a restart, and asking for it changes nothing.
      */
-    async reconfigure(next) {
-      const n = next as HmpAuditOptions;
+    async reconfigure(n) {
       const fixed = (['path', 'format', 'fsync', 'batchMaxRecords', 'batchMaxDelayMs', 'rotateBytes', 'fileMode'] as const).filter((k) => n[k] !== o[k]);
       const sameKey = n.key === o.key || (n.key !== undefined && o.key !== undefined && n.key.equals(o.key));
       if (fixed.length || !sameKey) throw new Error(`cannot change ${[...fixed, ...(sameKey ? [] : ['key'])].join(', ')} while the log is open; restart qmpmux`);
@@ -217,9 +218,8 @@ function connection(c: ClientInfo): Record<string, unknown> {
 }
 
 function describePeer(c: ClientInfo): Record<string, unknown> {
-  const p = c.peer;
-  const out: Record<string, unknown> = { transport: p.transport, address: recordString(p.address) };
-  if (p.pid !== undefined) Object.assign(out, { pid: p.pid, uid: p.uid, gid: p.gid });
-  if (p.certificate) out.certificate = recordString(p.certificate.subject); // never the bearer token
+  const out: Record<string, unknown> = peerRecord(c.peer);
+  out.address = recordString(c.peer.address);
+  if (c.peer.certificate) out.certificate = recordString(c.peer.certificate.subject);
   return out;
 }

@@ -19,7 +19,7 @@
  *   refused.
  * Options: see options.ts.
  */
-import type { ClientInfo, JsonPlain, Peer, PluginContext, PluginDefinition } from '@qmpmux/core';
+import { answer, ownCommand, refuse, type ClientInfo, type JsonPlain, type Peer, type PluginContext, type PluginDefinition } from '@qmpmux/core';
 import { describePeer } from './match.ts';
 import { parsePolicyOptions, type PolicyOptions, type Principal } from './options.ts';
 import { decide } from './rules.ts';
@@ -55,7 +55,6 @@ export const policyPlugin: PluginDefinition<PolicyOptions> = {
   validate: parsePolicyOptions,
   create(initial, ctx: PluginContext) {
     const log = ctx.log;
-    const whoami = `${ctx.commandPrefix}query-principal`;
     let opts = initial;
     let byName = new Map(opts.principals.map((p) => [p.name, p]));
     for (const w of opts.warnings) log.warn(w);
@@ -69,7 +68,14 @@ export const policyPlugin: PluginDefinition<PolicyOptions> = {
 
     return {
       name: 'policy',
-      commands: [{ name: whoami, returns: { principal: 'str' } }],
+      commands: [
+        ownCommand({
+          name: `${ctx.commandPrefix}query-principal`,
+          returns: { principal: 'str' },
+          // onCommand below has let it through, so the client has a principal.
+          run: async (_args, cmd) => answer({ principal: state(cmd.client)!.principal! }),
+        }),
+      ],
 
       async onClientConnect(client) {
         const s = resolvePrincipal(opts, client.peer);
@@ -87,19 +93,14 @@ export const policyPlugin: PluginDefinition<PolicyOptions> = {
         const principal = s?.principal;
         if (principal === undefined) {
           log.info('command refused', { client: cmd.client.id, command: cmd.command, why: 'no principal' });
-          return { action: 'error', desc: `qmpmux: command '${cmd.command}' refused: this connection matches no principal since the configuration was reloaded` };
+          return refuse('NO_PRINCIPAL_SINCE_RELOAD', cmd.command);
         }
         const d = decide(byName.get(principal)!, cmd.command);
         if (!d.permitted) {
           log.info('command refused', { client: cmd.client.id, principal, command: cmd.command, why: d.why });
-          return { action: 'error', desc: `qmpmux: command '${cmd.command}' is not permitted for principal '${principal}'` };
+          return refuse('NOT_PERMITTED', cmd.command, principal);
         }
         log.debug('command permitted', { client: cmd.client.id, principal, command: cmd.command, why: d.why });
-        if (cmd.command === whoami) {
-          const extra = Object.keys(cmd.arguments ?? {});
-          if (extra.length) return { action: 'error', desc: `Parameter '${extra[0]}' is unexpected` };
-          return { action: 'reply', return: { principal } };
-        }
       },
 
       async onReply(reply) {
@@ -130,8 +131,7 @@ export const policyPlugin: PluginDefinition<PolicyOptions> = {
         return { action: 'replace', return: list };
       },
 
-      async reconfigure(next) {
-        const n = next as PolicyOptions;
+      async reconfigure(n) {
         opts = n;
         byName = new Map(n.principals.map((p) => [p.name, p]));
         for (const w of n.warnings) log.warn(w);

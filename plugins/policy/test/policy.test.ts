@@ -260,7 +260,7 @@ describe('policy over TLS, by client certificate', () => {
     const c = TlsQmp.connect(addr, ca.cert, certs.ops);
     await c.negotiate();
     assert.deepEqual((await c.execute('__org.qmpmux_query-principal')).return, { principal: 'ops' });
-    const peer = [...mux.proxy.sessions.values()][0]!.peer;
+    const peer = [...mux.proxy.clients.values()][0]!.peer;
     assert.equal(peer.transport, 'tls');
     assert.equal(peer.certificate?.subject, 'O=Example\\, Inc,CN=ops-client');
     assert.deepEqual(peer.certificate?.subjectAltNames, ['DNS:ops.example']);

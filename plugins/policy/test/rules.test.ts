@@ -216,9 +216,10 @@ describe('the hooks, with fake connections', () => {
     const wrong = fakeClient(2, { transport: 'ws', address: 'a', token: 'agent-token-0123456780' });
     assert.deepEqual(await p.onClientConnect!(wrong), { action: 'refuse', reason: 'no principal matches this connection (ws peer a, a token that matches no principal)' });
     assert.equal(wrong.principal, undefined);
-    assert.deepEqual(await p.onCommand!(command(good, 'stop')), { action: 'error', desc: "qmpmux: command 'stop' is not permitted for principal 'agent'" });
+    assert.deepEqual(await p.onCommand!(command(good, 'stop')), { action: 'error', class: 'GenericError', code: 'NOT_PERMITTED', desc: "qmpmux: command 'stop' is not permitted for principal 'agent'" });
     assert.equal(await p.onCommand!(command(good, 'query-status')), undefined);
-    assert.deepEqual(await p.onCommand!(command(good, '__org.qmpmux_query-principal')), { action: 'reply', return: { principal: 'agent' } });
+    assert.equal(await p.onCommand!(command(good, '__org.qmpmux_query-principal')), undefined, 'permitted: on to the core, which runs it');
+    assert.deepEqual(await p.commands![0]!.run({}, command(good, '__org.qmpmux_query-principal')), { action: 'reply', return: { principal: 'agent' } });
   });
 
   it('query-commands keeps what the principal may run and adds the permitted qmpmux commands', async () => {
@@ -243,6 +244,8 @@ describe('the hooks, with fake connections', () => {
     assert.equal(c10.principal, undefined);
     assert.deepEqual(await p.onCommand!(command(c10, 'query-status')), {
       action: 'error',
+      class: 'GenericError',
+      code: 'NO_PRINCIPAL_SINCE_RELOAD',
       desc: "qmpmux: command 'query-status' refused: this connection matches no principal since the configuration was reloaded",
     });
     await p.reconfigure!(policyPlugin.validate({ principals: [{ name: 'c', match: [{ uid: 10 }], profile: 'vm-control' }] }, 'p'));

@@ -1,0 +1,57 @@
+/**
+ * A reply on its way back to one client: who produced it, the bytes that client must receive (its own
+ * id spliced in), and its content for the plugins' onReply hooks — parsed on demand from QEMU's bytes,
+ * or, for an answer qmpmux or a plugin gave, the value itself (never serialized and parsed back).
+ */
+import { errorReply, returnReply, serializeQemu, type JsonPlain } from '@qmpmux/protocol';
+import type { ReplyContext } from './types.ts';
+import type { UpstreamReply } from './upstream-message.ts';
+
+export type ReplyResult = ReturnType<ReplyContext['result']>;
+export type ReplySource = ReplyContext['source'];
+
+const CRLF = '\r\n';
+
+export class Reply {
+  private constructor(
+    readonly source: ReplySource,
+    /** The command name that ran (after rewrites). */
+    readonly executed: string,
+    /** How many plugins saw the command: the reply passes back through those, in reverse. */
+    readonly answeredBy: number,
+    private readonly toBytes: (idText: string | undefined) => Buffer,
+    private readonly parse: () => ReplyResult,
+  ) {}
+
+  private parsed: ReplyResult | undefined;
+
+  /** QEMU's reply: its bytes, only the id replaced. */
+  static upstream(executed: string, answeredBy: number, reply: UpstreamReply, value?: JsonPlain): Reply {
+    return new Reply(
+      'qemu',
+      executed,
+      answeredBy,
+      (id) => reply.forClient(id),
+      value === undefined ? () => reply.result() : () => ({ return: value }),
+    );
+  }
+
+  /** An answer given here (a plugin's verdict, or qmpmux's own error): built from its value. */
+  static local(source: 'plugin' | 'qmpmux', executed: string, answeredBy: number, result: ReplyResult): Reply {
+    return new Reply(source, executed, answeredBy, (id) => Reply.bytesOf(result, id), () => result);
+  }
+
+  /** The bytes of a reply with this content, as QEMU would write it for a client that sent `idText`. */
+  static bytesOf(result: ReplyResult, idText: string | undefined): Buffer {
+    const text = 'error' in result ? errorReply(result.error.class, result.error.desc, idText) : returnReply(serializeQemu(result.return), idText);
+    return Buffer.from(text + CRLF, 'latin1');
+  }
+
+  bytes(idText: string | undefined): Buffer {
+    return this.toBytes(idText);
+  }
+
+  result(): ReplyResult {
+    return (this.parsed ??= this.parse());
+  }
+}
