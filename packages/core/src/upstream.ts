@@ -11,7 +11,7 @@ import { closeFds, connect, type Conn } from '@qmpmux/transports';
 export { closeFds };
 import type { Limits } from './limits.ts';
 import type { Logger } from './log.ts';
-import { QmpCommandError, UpstreamLostError } from './errors.ts';
+import { QMPMUX_ERRORS, QmpCommandError, UpstreamLostError, errorText } from './errors.ts';
 import { classifyLine, classifyStructured, type RawEvent, type UpstreamMessage, UpstreamReply } from './upstream-message.ts';
 
 export type UpstreamState = 'idle' | 'connecting' | 'negotiating' | 'ready' | 'closed';
@@ -153,7 +153,7 @@ export class UpstreamLink {
       }
       if (this.internal.queue.length >= this.opts.limits.maxInternalQueue) {
         closeFds(opts.fds);
-        return reject(new QmpCommandError('GenericError', 'qmpmux: internal command queue is full (maxInternalQueue)'));
+        return reject(new QmpCommandError(QMPMUX_ERRORS.INTERNAL_QUEUE_FULL.cls, errorText('INTERNAL_QUEUE_FULL')));
       }
       const body = `{"execute": ${serializeQemu(command)}${args ? `, "arguments": ${serializeQemu(args)}` : ''}, "id": `;
       this.submit(this.internal, {
