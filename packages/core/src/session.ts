@@ -17,6 +17,8 @@ import type { PluginHost } from './plugin-host.ts';
 import type { ClientInfo, CommandContext, CommandVerdict, QmpEvent, ReplyVerdict } from './types.ts';
 import { FD_CONSUMERS, Source, closeFds, type UpstreamLink } from './upstream.ts';
 import type { UpstreamReply } from './upstream-message.ts';
+import { disconnectReason, type Observer, type ReplySource } from './observe.ts';
+import { cacheKey, singleFlightKey } from './query-cache.ts';
 
 export type SessionPhase = 'connecting' | 'waiting' | 'capabilities' | 'command' | 'closing' | 'closed';
 
@@ -36,6 +38,7 @@ export interface SessionDeps {
   limits: Limits;
   log: Logger;
   onClosed(s: Session): void;
+  observer: Observer;
 }
 
 const CRLF = '\r\n';
@@ -78,7 +81,11 @@ export class Session implements ClientInfo {
   get peer() {
     return this.conn.peer;
   }
-  get negotiated(): boolean {
+  /** fds received from this client and still held (metrics). */
+  get heldFds(): number {
+    return this.fdSlot.held;
+  }
+    get negotiated(): boolean {
     return this.phase === 'command';
   }
 
@@ -126,6 +133,7 @@ export class Session implements ClientInfo {
     if (flush) this.conn.end();
     else this.conn.destroy();
     this.deps.log.debug('client closed', { client: this.id, reason });
+    this.deps.observer.clientDisconnected(this.conn.peer.transport, disconnectReason(reason));
     this.deps.onClosed(this);
   }
 
@@ -295,6 +303,21 @@ export class Session implements ClientInfo {
     const consumer = FD_CONSUMERS.has(executed);
     const fds = consumer ? this.fdSlot.take(bundle) : undefined;
     this.fdSlot.release(bundle);
+    const plain = verdict.command === undefined && verdict.arguments === undefined && !ctx.oob && !fds;
+    const link = this.deps.link;
+    const ckey = plain ? cacheKey(executed, ctx.arguments) : undefined;
+    if (ckey !== undefined) {
+      const hit = link.cache.get(ckey);
+      if (hit) {
+        this.deps.observer.cacheHit(executed);
+        return this.finish(ctx, item, hit, 'cache', executed, answeredBy, hit);
+      }
+    }
+    const generation = link.cache.generation;
+    const onReply = (reply: UpstreamReply) => this.finish(ctx, item, reply, 'qemu', executed, answeredBy, reply, ckey, generation);
+    const onLost = () => this.finish(ctx, item, errorReply('GenericError', QMPMUX_ERRORS.UPSTREAM_LOST.desc(), ctx.idText), 'qmpmux', executed, answeredBy, undefined);
+    const skey = plain ? singleFlightKey(executed, ctx.arguments) : undefined;
+    if (skey !== undefined && link.joinSingleFlight(skey, { onReply, onLost })) return this.deps.observer.singleFlightJoined(executed);
     let build: (id: number) => Buffer;
     if (verdict.command !== undefined || verdict.arguments !== undefined) {
       const args = verdict.arguments ?? ctx.arguments;
@@ -303,22 +326,36 @@ export class Session implements ClientInfo {
     } else {
       build = (id) => Buffer.concat([pre, Buffer.from(String(id)), post]);
     }
-    this.deps.link.submit(this.source, {
-      build,
-      oob: ctx.oob,
-      consumer,
-      fds,
-      onReply: (reply) => this.finish(ctx, item, reply, 'qemu', executed, answeredBy, reply),
-      onLost: () => this.finish(ctx, item, errorReply('GenericError', QMPMUX_ERRORS.UPSTREAM_LOST.desc(), ctx.idText), 'qmpmux', executed, answeredBy, undefined),
-    });
+    const req = { build, oob: ctx.oob, consumer, fds, command: executed, onReply, onLost };
+    if (skey !== undefined) link.submitSingleFlight(skey, req);
+    else link.submit(this.source, req);
   }
 
   /** A reply is known: pass it back through the plugins (reverse order) and out in issue order. */
-  private finish(ctx: CommandContext, item: Item, reply: string | UpstreamReply, source: 'qemu' | 'plugin' | 'qmpmux', executed: string, answeredBy: number, upstream: UpstreamReply | undefined): void {
+  private finish(
+    ctx: CommandContext,
+    item: Item,
+    reply: string | UpstreamReply,
+    from: ReplySource,
+    executed: string,
+    answeredBy: number,
+    upstream: UpstreamReply | undefined,
+    cacheAs?: string,
+    generation?: number,
+  ): void {
     if (this.phase === 'closed') return;
     const plugins = this.deps.plugins;
+    // Plugins see a cached answer as QEMU's (it is QEMU's, from earlier on the same link).
+    const source = from === 'cache' ? 'qemu' : from;
+    const inband = !ctx.oob;
+    const observer = this.deps.observer;
+    const sent = (out: Buffer, isError: boolean) => {
+      this.complete(item, out, inband);
+      observer.commandReplied(ctx.command, isError ? 'error' : 'ok', from, Number(process.hrtime.bigint() - ctx.receivedAt) / 1e9);
+    };
+    const wasError = typeof reply === 'string' ? !reply.startsWith('{"return"') : reply.isError;
     let parsed: ReturnType<UpstreamReply['result']> | undefined;
-    if (upstream && INTROSPECTION_COMMANDS.has(executed)) {
+    if (upstream && from !== 'cache' && INTROSPECTION_COMMANDS.has(executed)) {
       // qmpmux's own commands join QEMU's query-commands/query-qmp-schema before any plugin sees the reply.
       const own = collectOwnCommands(plugins.plugins);
       const r = own.length ? upstream.result() : undefined;
@@ -337,19 +374,20 @@ export class Session implements ClientInfo {
         upstream = grown;
       }
     }
+    if (cacheAs !== undefined && upstream && !upstream.isError) this.deps.link.cache.put(cacheAs, upstream, generation!);
     const plain = () => (typeof reply === 'string' ? Buffer.from(reply + CRLF, 'latin1') : reply.forClient(ctx.idText));
-    if (!plugins.hasReplyHooks) return this.complete(item, plain(), !ctx.oob);
+    if (!plugins.hasReplyHooks) return sent(plain(), wasError);
     const result = () => (parsed ??= upstream ? upstream.result() : parseReplyText(reply as string));
     if (source === 'qmpmux') {
       // The link is gone and the client is about to be closed: the error goes out now; plugins (an
       // audit log) still see it, but cannot replace it.
-      this.complete(item, plain(), !ctx.oob);
+      sent(plain(), true);
       void plugins.reply({ command: ctx, source, executed, result }, answeredBy);
       return;
     }
     void plugins.reply({ command: ctx, source, executed, result }, answeredBy).then((v: ReplyVerdict | void) => {
       const out = v ? line('error' in v ? errorReply(v.error.class, v.error.desc, ctx.idText) : returnReply(serializeQemu(v.return), ctx.idText)) : plain();
-      this.complete(item, out, !ctx.oob);
+      sent(out, v ? 'error' in v : wasError);
     });
   }
 
