@@ -22,3 +22,5 @@ export {
   type OwnCommandDeclaration,
   type OwnType,
 } from './introspection.ts';
+export { NO_OBSERVER, DISCONNECT_REASONS, type Observer, type ProxyGauges, type ReplySource, type ReplyOutcome, type DisconnectReason } from './observe.ts';
+export { CACHED_QUERIES, SINGLE_FLIGHT_QUERIES } from './query-cache.ts';
