@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Proxy, createLogger, type Limits, type Logger, type PluginSpec } from '@qmpmux/core';
+import { Proxy, createLogger, type Limits, type Logger, type Observer, type PluginSpec } from '@qmpmux/core';
 import type { TlsListenOptions, WsListenOptions } from '@qmpmux/transports';
 
 export interface TestProxy {
@@ -27,6 +27,8 @@ export interface StartProxyOptions {
   unixMode?: number;
   /** Default: stderr at QMPMUX_TEST_LOG's level, or 'error'. */
   log?: Logger;
+  /** Metrics observer (packages/metrics). */
+  observer?: Observer;
 }
 
 export async function startProxy(upstream: string, opts: StartProxyOptions = {}): Promise<TestProxy> {
@@ -44,6 +46,7 @@ export async function startProxy(upstream: string, opts: StartProxyOptions = {})
     websocket: opts.websocket,
     tls: opts.tls,
     unixMode: opts.unixMode,
+    observer: opts.observer,
     log: opts.log ?? createLogger('qmpmux', (process.env.QMPMUX_TEST_LOG as never) ?? 'error'),
   });
   await proxy.start();

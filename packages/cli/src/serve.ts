@@ -1,5 +1,6 @@
 /** `qmpmux serve`: run the proxy in front of a QEMU (given, or started and supervised here). */
 import { Proxy, createLogger, loadConfig, resolvePlugins, parseConfig, type LogLevel, type Logger, type QmpmuxConfig } from '@qmpmux/core';
+import { MetricsRegistry, startHttp, type HttpEndpoint } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { parseArgs } from './args.ts';
 import { DEFAULT_QEMU_ARGS, DEFAULT_QEMU_BINARY, ManagedQemu } from './qemu.ts';
@@ -7,7 +8,8 @@ import { DEFAULT_QEMU_ARGS, DEFAULT_QEMU_BINARY, ManagedQemu } from './qemu.ts';
 export { AVAILABLE_PLUGINS };
 
 export const SERVE_USAGE = `usage: qmpmux serve [--upstream unix:PATH|tcp:HOST:PORT] [--listen ADDR]... [--config FILE]
-                    [--plugin NAME]... [--qemu-binary PATH] [--qemu-arg ARG]... [--log LEVEL]
+                    [--plugin NAME]... [--qemu-binary PATH] [--qemu-arg ARG]... [--log LEVEL] [--http HOST:PORT]
+  --http        serve /metrics (Prometheus), /healthz and /readyz on HOST:PORT (config: "http")
   --listen      unix:PATH, tcp:HOST:PORT, tls:HOST:PORT (certificates: the config's "tls"),
                 ws://HOST:PORT/PATH or wss://… (options: the config's "websocket"; a browser
                 GET of PATH opens the web console), repeatable (default: unix:qmpmux.sock)
@@ -22,7 +24,7 @@ connected; an invalid file is reported and the running configuration stays.`;
 const STOP_GRACE_MS = 2000;
 
 export async function serve(argv: string[]): Promise<number> {
-  const { opts } = parseArgs(argv, { values: ['upstream', 'config', 'qemu-binary', 'log'], repeat: ['listen', 'plugin', 'qemu-arg'] });
+  const { opts } = parseArgs(argv, { values: ['upstream', 'config', 'qemu-binary', 'log', 'http'], repeat: ['listen', 'plugin', 'qemu-arg'] });
   const cfg = opts.config ? loadConfig(opts.config as string) : parseConfig({});
   const withFlags = (c: QmpmuxConfig) => {
     for (const name of (opts.plugin as string[] | undefined) ?? []) if (!c.plugins.some((p) => p.name === name)) c.plugins.push({ name, options: {} });
@@ -38,9 +40,11 @@ export async function serve(argv: string[]): Promise<number> {
     upstream = qemu.upstream;
   }
   // Everything that can be refused (plugins, their options) is checked before QEMU starts.
+  const httpAddress = (opts.http as string | undefined) ?? cfg.http;
+  const metrics = httpAddress ? new MetricsRegistry() : undefined;
   let proxy: Proxy;
   try {
-    proxy = await Proxy.create({ name: cfg.name, upstream, listen, limits: cfg.limits, unixMode: cfg.unixMode, tls: cfg.tls, websocket: cfg.websocket, plugins: resolvePlugins(cfg, AVAILABLE_PLUGINS), log });
+    proxy = await Proxy.create({ observer: metrics?.observer(cfg.name), warmUp: Number(process.env.QMPMUX_WARMUP ?? 3000), name: cfg.name, upstream, listen, limits: cfg.limits, unixMode: cfg.unixMode, tls: cfg.tls, websocket: cfg.websocket, plugins: resolvePlugins(cfg, AVAILABLE_PLUGINS), log });
   } catch (e) {
     await qemu?.stop();
     throw e;
@@ -52,6 +56,12 @@ export async function serve(argv: string[]): Promise<number> {
     await proxy.stop();
     await qemu?.stop();
     throw e;
+  }
+  let http: HttpEndpoint | undefined;
+  if (metrics && httpAddress) {
+    metrics.attach(proxy);
+    http = await startHttp({ address: httpAddress, proxies: () => [proxy], metrics });
+    log.info(`metrics and health on http://${http.bound}/metrics`);
   }
   log.info(`upstream ${upstream}${qemu ? ` (managed QEMU under watchdog pid ${qemu.pid})` : ''}`);
   const onHup = () => void reload(proxy, opts.config as string | undefined, withFlags, cfg, log);
@@ -65,6 +75,7 @@ export async function serve(argv: string[]): Promise<number> {
     process.once('SIGTERM', onSignal);
   });
   process.off('SIGHUP', onHup);
+  await http?.close();
   await proxy.stop();
   await qemu?.stop();
   log.info('stopped');

@@ -41,9 +41,11 @@ export interface QmpmuxConfig {
   /** Options of `ws://`/`wss://` listeners (config-websocket.ts). */
   websocket?: WsListenOptions;
   plugins: { name: string; options: unknown }[];
+  /** HOST:PORT of the metrics/health endpoint (packages/metrics); none when absent. */
+  http?: string;
 }
 
-const TOP = ['name', 'upstream', 'listen', 'unixMode', 'log', 'limits', 'qemu', 'tls', 'websocket', 'plugins'] as const;
+const TOP = ['name', 'upstream', 'listen', 'unixMode', 'log', 'limits', 'qemu', 'tls', 'websocket', 'plugins', 'http'] as const;
 
 export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
   const o = v.object(raw, path, TOP);
@@ -79,6 +81,7 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
     qemu,
     tls,
     websocket: o.websocket === undefined ? undefined : parseWebsocketConfig(o.websocket, `${path}.websocket`),
+    http: v.optString(o.http, `${path}.http`),
     plugins: v.array(o.plugins, `${path}.plugins`, (p, pp) => {
       const po = v.object(p, pp, ['name', 'options']);
       return { name: v.string(po.name, `${pp}.name`), options: po.options ?? {} };

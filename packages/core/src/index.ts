@@ -15,3 +15,5 @@ export * from './types.ts';
 export { ownCommand, answer, type OwnCommand, type OwnType, type OwnMembers, type OwnBuiltinType, type OwnAnswer, type ArgsOf } from './own-command.ts';
 export type { UpstreamState } from './upstream.ts';
 export { peerRecord, PEER_RECORD_TYPE, type PeerRecord } from './peer-record.ts';
+export { NO_OBSERVER, DISCONNECT_REASONS, type Observer, type ProxyGauges, type ReplySource, type ReplyOutcome, type DisconnectReason } from './observe.ts';
+export { CACHED_QUERIES, SINGLE_FLIGHT_QUERIES } from './query-cache.ts';

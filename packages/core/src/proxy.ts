@@ -15,6 +15,8 @@ import type { RawEvent } from './upstream-message.ts';
 import { errorLine } from './errors.ts';
 import { ConfigError } from './config-error.ts';
 import { DEFAULT_VM_NAME } from './vm-name.ts';
+import { NO_OBSERVER, type Observer, type ProxyGauges } from './observe.ts';
+import { warmUp } from './warm-up.ts';
 
 
 export interface PluginSpec {
@@ -38,6 +40,14 @@ export interface ProxyOptions {
   tls?: TlsListenOptions;
   /** Options of `ws://` and `wss://` listeners (origins, token subprotocol, keepalive, maxPayload, console). */
   websocket?: WsListenOptions;
+  /** Metrics: what the core reports as it works (observe.ts); default: nothing. */
+  observer?: Observer;
+  /**
+   * Before listening, run this many commands (and events) through a loopback client against the live
+   * link, so V8 has compiled the hot path before the first real client (warm-up.ts); default 0.
+   * Listening waits for QEMU for at most `upstreamWaitMs` then.
+   */
+  warmUp?: number;
 }
 
 /** A running plugin with the options it was given (raw, as configured) and took (validated). */
@@ -57,6 +67,7 @@ export class Proxy implements ProxyApi {
   /** What plugins see of the sessions (ProxyApi.clients). */
   private readonly views = new Map<number, ClientInfo>();
   readonly listeners: Listener[] = [];
+  readonly observer: Observer;
   private host: PluginHost = new PluginHost([], createLogger('plugins', 'silent'));
   private readonly eventsOut = new Subject<QmpEvent>();
   private nextClientId = 0;
@@ -71,7 +82,8 @@ export class Proxy implements ProxyApi {
     this.name = opts.name ?? DEFAULT_VM_NAME;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.log = opts.log ?? createLogger();
-    this.link = new UpstreamLink({ address: opts.upstream, limits: this.limits, log: this.log.child('upstream') });
+    this.observer = opts.observer ?? NO_OBSERVER;
+    this.link = new UpstreamLink({ address: opts.upstream, limits: this.limits, log: this.log.child('upstream'), observer: this.observer });
   }
 
   /** Build a proxy: check plugin requirements and options (failing now, not at the first command). */
@@ -181,12 +193,32 @@ export class Proxy implements ProxyApi {
     return [...new Set(this.loaded.flatMap((l) => (l.plugin.commands ?? []).map((c) => c.name)))];
   }
 
+  /** Point-in-time figures for metrics (read at scrape time). */
+  gauges(): ProxyGauges {
+    const clientsByTransport: Record<string, number> = {};
+    let pendingFds = 0;
+    for (const s of this.sessions.values()) {
+      clientsByTransport[s.peer.transport] = (clientsByTransport[s.peer.transport] ?? 0) + 1;
+      pendingFds += s.heldFds;
+    }
+    const d = this.link.depths;
+    return { clientsByTransport, pendingFds, upstreamQueued: d.queued, upstreamInflight: d.inflight, pendingEvents: this.pendingEvents, cacheEntries: this.link.cache.size };
+  }
+
+  /** A session for in-process use (warm-up): not listed among clients, no plugin connect hooks. */
+  loopbackSession(conn: Conn): Session {
+    // No plugins: warm-up commands must not reach an audit log or a policy.
+    const none = new PluginHost([], this.log.child('plugins'));
+    return new Session(0, conn, { link: this.link, plugins: none, limits: this.limits, log: this.log, onClosed: () => {}, observer: NO_OBSERVER });
+  }
+
   // ---- life ----------------------------------------------------------------------------------------
 
   async start(): Promise<void> {
     this.link.state$.subscribe((s) => this.onLinkState(s));
     this.link.events$.subscribe((e) => this.onEvent(e));
     this.link.start();
+    if (this.opts.warmUp) await warmUp(this, this.opts.warmUp);
     for (const addr of this.opts.listen) {
       const l = await listen(addr, (c) => this.onConnection(c), {
         unixMode: this.opts.unixMode,
@@ -239,9 +271,11 @@ export class Proxy implements ProxyApi {
       limits: this.limits,
       log: this.log,
       onClosed: (x) => this.onSessionClosed(x),
+      observer: this.observer,
     });
     this.sessions.set(s.id, s);
     this.views.set(s.id, s.view);
+    this.observer.clientConnected(conn.peer.transport);
     s.start();
     void this.host.clientConnect(s.view).then((v) => {
       if (s.phase === 'closed') return;

@@ -14,31 +14,42 @@ const CRLF = '\r\n';
 
 export class Reply {
   private constructor(
-    readonly source: ReplySource,
+    /** Where it came from, for metrics: a cached answer is QEMU's, from earlier on the same link. */
+    readonly from: ReplySource | 'cache',
     /** The command name that ran (after rewrites). */
     readonly executed: string,
     /** How many plugins saw the command: the reply passes back through those, in reverse. */
     readonly answeredBy: number,
+    readonly isError: boolean,
     private readonly toBytes: (idText: string | undefined) => Buffer,
     private readonly parse: () => ReplyResult,
+    /** QEMU's reply, when it is one (what the query cache keeps). */
+    readonly upstreamReply?: UpstreamReply,
   ) {}
+
+  /** Who produced it, as plugins see it (ReplyContext.source). */
+  get source(): ReplySource {
+    return this.from === 'cache' ? 'qemu' : this.from;
+  }
 
   private parsed: ReplyResult | undefined;
 
   /** QEMU's reply: its bytes, only the id replaced. */
-  static upstream(executed: string, answeredBy: number, reply: UpstreamReply, value?: JsonPlain): Reply {
+  static upstream(executed: string, answeredBy: number, reply: UpstreamReply, from: 'qemu' | 'cache', value?: JsonPlain): Reply {
     return new Reply(
-      'qemu',
+      from,
       executed,
       answeredBy,
+      reply.isError,
       (id) => reply.forClient(id),
       value === undefined ? () => reply.result() : () => ({ return: value }),
+      reply,
     );
   }
 
   /** An answer given here (a plugin's verdict, or qmpmux's own error): built from its value. */
   static local(source: 'plugin' | 'qmpmux', executed: string, answeredBy: number, result: ReplyResult): Reply {
-    return new Reply(source, executed, answeredBy, (id) => Reply.bytesOf(result, id), () => result);
+    return new Reply(source, executed, answeredBy, 'error' in result, (id) => Reply.bytesOf(result, id), () => result);
   }
 
   /** The bytes of a reply with this content, as QEMU would write it for a client that sent `idText`. */

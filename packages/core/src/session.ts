@@ -18,6 +18,8 @@ import { Reply } from './reply.ts';
 import type { ClientInfo, CommandContext, CommandVerdict, QmpEvent, ReplyVerdict } from './types.ts';
 import { FD_CONSUMERS, Source, closeFds, type UpstreamLink } from './upstream.ts';
 import type { UpstreamReply } from './upstream-message.ts';
+import { disconnectReason, type Observer, type ReplySource } from './observe.ts';
+import { cacheKey, singleFlightKey } from './query-cache.ts';
 
 export type SessionPhase = 'connecting' | 'waiting' | 'capabilities' | 'command' | 'closing' | 'closed';
 
@@ -37,6 +39,7 @@ export interface SessionDeps {
   limits: Limits;
   log: Logger;
   onClosed(s: Session): void;
+  observer: Observer;
 }
 
 const CRLF = '\r\n';
@@ -82,7 +85,11 @@ export class Session {
   get peer() {
     return this.conn.peer;
   }
-  get negotiated(): boolean {
+  /** fds received from this client and still held (metrics). */
+  get heldFds(): number {
+    return this.fdSlot.held;
+  }
+    get negotiated(): boolean {
     return this.phase === 'command';
   }
 
@@ -130,6 +137,7 @@ export class Session {
     if (flush) this.conn.end();
     else this.conn.destroy();
     this.deps.log.debug('client closed', { client: this.id, reason });
+    this.deps.observer.clientDisconnected(this.conn.peer.transport, disconnectReason(reason));
     this.deps.onClosed(this);
   }
 
@@ -296,6 +304,25 @@ export class Session {
     const consumer = FD_CONSUMERS.has(executed);
     const fds = consumer ? this.fdSlot.take(bundle) : undefined;
     this.fdSlot.release(bundle);
+    const plain = verdict.command === undefined && verdict.arguments === undefined && !ctx.oob && !fds;
+    const link = this.deps.link;
+    const ckey = plain ? cacheKey(executed, ctx.arguments) : undefined;
+    if (ckey !== undefined) {
+      const hit = link.cache.get(ckey);
+      if (hit) {
+        this.deps.observer.cacheHit(executed);
+        return this.finish(ctx, item, Reply.upstream(executed, answeredBy, hit, 'cache'));
+      }
+    }
+    const generation = link.cache.generation;
+    const onReply = (upstream: UpstreamReply) => {
+      const reply = this.fromQemu(executed, answeredBy, upstream);
+      if (ckey !== undefined && !reply.isError) link.cache.put(ckey, reply.upstreamReply!, generation);
+      this.finish(ctx, item, reply);
+    };
+    const onLost = () => this.finish(ctx, item, Reply.local('qmpmux', executed, answeredBy, lost));
+    const skey = plain ? singleFlightKey(executed, ctx.arguments) : undefined;
+    if (skey !== undefined && link.joinSingleFlight(skey, { onReply, onLost })) return this.deps.observer.singleFlightJoined(executed);
     let build: (id: number) => Buffer;
     if (verdict.command !== undefined || verdict.arguments !== undefined) {
       const args = verdict.arguments ?? ctx.arguments;
@@ -304,42 +331,42 @@ export class Session {
     } else {
       build = (id) => Buffer.concat([pre, Buffer.from(String(id)), post]);
     }
-    this.deps.link.submit(this.source, {
-      build,
-      oob: ctx.oob,
-      consumer,
-      fds,
-      onReply: (reply) => this.finish(ctx, item, this.fromQemu(executed, answeredBy, reply)),
-      onLost: () => this.finish(ctx, item, Reply.local('qmpmux', executed, answeredBy, lost)),
-    });
+    const req = { build, oob: ctx.oob, consumer, fds, command: executed, onReply, onLost };
+    if (skey !== undefined) link.submitSingleFlight(skey, req);
+    else link.submit(this.source, req);
   }
 
   /** QEMU's reply; for query-commands/query-qmp-schema with qmpmux's own commands added. */
   private fromQemu(executed: string, answeredBy: number, upstream: UpstreamReply): Reply {
     try {
       const grown = extendReply(executed, upstream, collectOwnCommands(this.deps.plugins.plugins));
-      if (grown) return Reply.upstream(executed, answeredBy, grown.reply, grown.value);
+      if (grown) return Reply.upstream(executed, answeredBy, grown.reply, 'qemu', grown.value);
     } catch (e) {
       this.deps.log.error(`a plugin's command declaration cannot be introspected: ${(e as Error).message}; ${executed} answered as QEMU did`);
     }
-    return Reply.upstream(executed, answeredBy, upstream);
+    return Reply.upstream(executed, answeredBy, upstream, 'qemu');
   }
 
   /** A reply is known: pass it back through the plugins (reverse order) and out in issue order. */
   private finish(ctx: CommandContext, item: Item, reply: Reply): void {
     if (this.phase === 'closed') return;
     const plugins = this.deps.plugins;
-    if (!plugins.hasReplyHooks) return this.complete(item, reply.bytes(ctx.idText), !ctx.oob);
+    const sent = (out: Buffer, isError: boolean) => {
+      this.complete(item, out, !ctx.oob);
+      this.deps.observer.commandReplied(ctx.command, isError ? 'error' : 'ok', reply.from, Number(process.hrtime.bigint() - ctx.receivedAt) / 1e9);
+    };
+    if (!plugins.hasReplyHooks) return sent(reply.bytes(ctx.idText), reply.isError);
     const rc = { command: ctx, source: reply.source, executed: reply.executed, result: () => reply.result() };
     if (reply.source === 'qmpmux') {
       // The link is gone and the client is about to be closed: the error goes out now; plugins (an
       // audit log) still see it, but cannot replace it.
-      this.complete(item, reply.bytes(ctx.idText), !ctx.oob);
+      sent(reply.bytes(ctx.idText), true);
       void plugins.reply(rc, reply.answeredBy);
       return;
     }
     void plugins.reply(rc, reply.answeredBy).then((v: ReplyVerdict | void) => {
-      this.complete(item, v ? Reply.bytesOf(v, ctx.idText) : reply.bytes(ctx.idText), !ctx.oob);
+      if (v) sent(Reply.bytesOf(v, ctx.idText), 'error' in v);
+      else sent(reply.bytes(ctx.idText), reply.isError);
     });
   }
 

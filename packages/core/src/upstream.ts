@@ -13,6 +13,9 @@ import type { Limits } from './limits.ts';
 import type { Logger } from './log.ts';
 import { QMPMUX_ERRORS, QmpCommandError, UpstreamLostError, errorText } from './errors.ts';
 import { classifyLine, classifyStructured, type RawEvent, type UpstreamMessage, UpstreamReply } from './upstream-message.ts';
+import { NO_OBSERVER, type Observer } from './observe.ts';
+import { QueryCache } from './query-cache.ts';
+import { SingleFlight, type Joiner } from './single-flight.ts';
 
 export type UpstreamState = 'idle' | 'connecting' | 'negotiating' | 'ready' | 'closed';
 
@@ -37,6 +40,8 @@ export interface UpstreamRequest {
   onReply(reply: UpstreamReply): void;
   /** The link was lost before a reply came. */
   onLost(): void;
+  /** The command's name, for metrics. */
+  command?: string;
 }
 
 /** A fairness unit: one client, or the plugins' internal queue. */
@@ -50,6 +55,8 @@ interface InFlight {
   source: Source | undefined;
   /** Counts against the in-band window (dispatcher-sent, not exec-oob). */
   counted: boolean;
+  /** process.hrtime.bigint() when written (metrics). */
+  sentAt?: bigint;
   /** fds went upstream with it. */
   hadFds?: boolean;
 }
@@ -58,6 +65,7 @@ export interface UpstreamOptions {
   address: string;
   limits: Limits;
   log: Logger;
+  observer?: Observer;
 }
 
 export class UpstreamLink {
@@ -72,6 +80,8 @@ export class UpstreamLink {
   version: JsonPlain | undefined;
   /** Why the last connection attempt failed, for clients that cannot be served. */
   lastError = 'not connected yet';
+  /** Answers that cannot change while this connection stands (query-cache.ts); emptied on reconnect. */
+  readonly cache = new QueryCache();
 
   private conn: Conn | undefined;
   /**
@@ -95,10 +105,37 @@ export class UpstreamLink {
   private framer: QmpFramer | undefined; // set when QEMU's output is not compact (pretty=on)
   private greeted = false;
   private epoch = 0;
+  private readonly observer: Observer;
+  /** Shared pure queries not yet written to QEMU (single-flight.ts), in their own fairness source. */
+  private readonly shared = new Source('single-flight');
+  private readonly flights = new SingleFlight();
 
   constructor(private readonly opts: UpstreamOptions) {
     this.backoff = opts.limits.reconnectMinMs;
     this.internal = new Source('qmpmux');
+    this.observer = opts.observer ?? NO_OBSERVER;
+    this.state$.subscribe((s) => this.observer.upstreamState(s));
+  }
+
+  /** Commands waiting in the dispatcher's queues, and written to QEMU but unanswered (metrics). */
+  get depths(): { queued: number; inflight: number } {
+    let queued = 0;
+    for (const s of this.rotation) queued += s.queue.length;
+    return { queued, inflight: this.inflight.size };
+  }
+
+  /**
+   * Join an identical pure query that is still waiting to be written; false when there is none (then
+   * submit it with submitSingleFlight, so later ones can join it).
+   */
+  joinSingleFlight(key: string, joiner: Joiner): boolean {
+    return this.state === 'ready' && this.flights.join(key, joiner);
+  }
+
+  /** Queue a pure query others may join until it is written to QEMU. */
+  submitSingleFlight(key: string, req: UpstreamRequest): void {
+    if (this.state !== 'ready') return req.onLost();
+    this.submit(this.shared, this.flights.open(key, req));
   }
 
   get state(): UpstreamState {
@@ -242,6 +279,8 @@ export class UpstreamLink {
     }
     const lost = [...this.inflight.values()];
     this.inflight.clear();
+    this.cache.invalidate();
+    for (const req of this.shared.queue.splice(0)) req.onLost();
     this.inbandInflight = 0;
     this.consumerBusy = false;
     for (const f of lost) f.req.onLost();
@@ -348,6 +387,7 @@ export class UpstreamLink {
         }
         this.inflight.delete(m.id);
         if (f.counted) this.inbandInflight--;
+        if (f.sentAt !== undefined && f.req.command) this.observer.upstreamReplied(f.req.command, Number(process.hrtime.bigint() - f.sentAt) / 1e9);
         if (f.req.consumer) {
           // fds were closed by the transport once sent; `hadFds` remembers that some went.
           if (m.reply.isError && f.hadFds) void this.drainPendingFd();
@@ -361,6 +401,7 @@ export class UpstreamLink {
         return;
       }
       case 'event':
+          this.observer.event(m.event.name);
         this.events$.next(m.event);
         return;
       case 'greeting':
@@ -397,7 +438,7 @@ export class UpstreamLink {
     }
     const id = this.allocId();
     const hadFds = !!req.fds?.length;
-    this.inflight.set(id, { req, source, counted: !req.oob, hadFds });
+    this.inflight.set(id, { req, source, counted: !req.oob, hadFds, sentAt: process.hrtime.bigint() });
     if (!req.oob) this.inbandInflight++;
     if (req.consumer) this.consumerBusy = true;
     this.conn.write(req.build(id), hadFds ? req.fds : undefined);

@@ -1,0 +1,70 @@
+/**
+ * The HTTP endpoint: GET /metrics (Prometheus text), /healthz (the process answers), /readyz (200 when
+ * every VM's upstream is ready, else 503 with JSON naming those that are not). Anything else: 404.
+ */
+import { createServer, type Server } from 'node:http';
+import type { Proxy } from '@qmpmux/core';
+import type { MetricsRegistry } from './metrics.ts';
+
+export interface HttpOptions {
+  /** HOST:PORT (port 0 picks one). */
+  address: string;
+  /** The VMs, read at every request (a fleet may change). */
+  proxies: () => Iterable<Proxy>;
+  metrics: MetricsRegistry;
+}
+
+export interface HttpEndpoint {
+  /** HOST:PORT actually bound. */
+  readonly bound: string;
+  close(): Promise<void>;
+}
+
+export function parseHostPort(address: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(address);
+  if (!m || Number(m[2]) > 65535) throw new Error(`not HOST:PORT: ${JSON.stringify(address)}`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+export async function startHttp(opts: HttpOptions): Promise<HttpEndpoint> {
+  const { host, port } = parseHostPort(opts.address);
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/metrics') {
+      opts.metrics.text().then(
+        (t) => res.writeHead(200, { 'content-type': opts.metrics.contentType }).end(t),
+        (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
+      );
+    } else if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      const notReady: { vm: string; state: string; error: string }[] = [];
+      for (const p of opts.proxies()) if (p.link.state !== 'ready') notReady.push({ vm: p.name, state: p.link.state, error: p.link.lastError });
+      if (notReady.length) res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: false, notReady }) + '\n');
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ready": true}\n');
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 10_000;
+  server.maxConnections = 64;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const a = server.address();
+  const bound = typeof a === 'object' && a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : opts.address;
+  return {
+    bound,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
