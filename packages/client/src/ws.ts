@@ -61,13 +61,11 @@ function wrap(ws: WebSocket, url: string): Conn {
   const noop = () => {};
   const conn: Conn = {
     peer: { transport: url.startsWith('wss:') ? 'wss' : 'ws', address: url },
-    canPassFds: false,
     get writableLength() {
       return ws.bufferedAmount;
     },
     onData: noop,
     onClose: noop,
-    onDrain: noop,
     start() {
       started = true;
       flush();

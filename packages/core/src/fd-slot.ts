@@ -64,7 +64,7 @@ export class FdSlot {
     this.bundle = undefined;
   }
 
-  /** fds currently held (for limits and tests). */
+  /** fds currently held (the pending-fds gauge of the metrics). */
   get held(): number {
     let n = 0;
     for (const b of this.live) n += b.fds.length;

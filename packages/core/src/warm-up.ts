@@ -37,11 +37,9 @@ export async function warmUp(proxy: Proxy, n: number): Promise<void> {
   let closed = false;
   const conn: Conn = {
     peer: { transport: 'unix', address: 'warm-up' },
-    canPassFds: false,
     writableLength: 0,
     onData: () => {},
     onClose: () => {},
-    onDrain: () => {},
     start() {},
     write() {
       onLine?.();

@@ -32,14 +32,10 @@ export interface Peer {
 
 export interface Conn {
   readonly peer: Peer;
-  /** True when the transport can carry fds (SCM_RIGHTS). */
-  readonly canPassFds: boolean;
   /** Bytes accepted by write() and not yet handed to the kernel. */
   readonly writableLength: number;
   onData: (chunk: Buffer, fds: number[]) => void;
   onClose: (err?: Error) => void;
-  /** Called when the write queue has drained after being above its high-water mark. */
-  onDrain: () => void;
   start(): void;
   write(data: Buffer, fds?: number[]): void;
   pause(): void;
@@ -62,7 +58,7 @@ export type ConnectionHandler = (conn: Conn) => void;
 
 const noop = (): void => {};
 /** Default no-op handlers, so a Conn is usable before the core attaches its own. */
-export const unattached = { onData: noop as Conn['onData'], onClose: noop as Conn['onClose'], onDrain: noop };
+export const unattached = { onData: noop as Conn['onData'], onClose: noop as Conn['onClose'] };
 
 /** The I/O a byte-stream transport provides; `streamConn` adds the Conn contract around it. */
 export interface StreamIo {
@@ -78,12 +74,11 @@ export interface StreamIo {
  * A Conn over a byte stream: nothing is read before start(), and pause()/resume() from the core
  * compose with it (a pause before start() holds after start()).
  */
-export function streamConn(peer: Peer, canPassFds: boolean, io: StreamIo): Conn {
+export function streamConn(peer: Peer, io: StreamIo): Conn {
   let started = false;
   let paused = false;
   return {
     peer,
-    canPassFds,
     get writableLength() {
       return io.writableLength;
     },

@@ -8,7 +8,7 @@ export function fromNetSocket(sock: net.Socket, peer: Peer): Conn {
   sock.pause();
   sock.setNoDelay(true);
   let closed = false;
-  const conn = streamConn(peer, false, {
+  const conn = streamConn(peer, {
     get writableLength() {
       return sock.writableLength;
     },
@@ -23,7 +23,6 @@ export function fromNetSocket(sock: net.Socket, peer: Peer): Conn {
     destroy: () => sock.destroy(),
   });
   sock.on('data', (chunk: Buffer) => conn.onData(chunk, []));
-  sock.on('drain', () => conn.onDrain());
   sock.on('end', () => sock.end());
   sock.on('error', () => {}); // reported through 'close'
   sock.on('close', (hadError: boolean) => {

@@ -5,7 +5,7 @@ import { streamConn } from './conn.ts';
 
 export function fromUnixSocket(sock: UnixSocket, address: string): Conn {
   const peer: Peer = { transport: 'unix', address, pid: sock.peer.pid, uid: sock.peer.uid, gid: sock.peer.gid };
-  const conn = streamConn(peer, true, {
+  const conn = streamConn(peer, {
     get writableLength() {
       return sock.writableLength;
     },
@@ -16,7 +16,6 @@ export function fromUnixSocket(sock: UnixSocket, address: string): Conn {
     destroy: () => sock.destroy(),
   });
   sock.on('data', (chunk: Buffer, fds: number[]) => conn.onData(chunk, fds));
-  sock.on('drain', () => conn.onDrain());
   sock.on('close', (err?: Error) => conn.onClose(err));
   return conn;
 }

@@ -58,7 +58,6 @@ export function fromWebSocket(ws: WebSocket, socket: Socket, peer: Peer, opts: W
 
   const conn: Conn = {
     peer,
-    canPassFds: false,
     get writableLength() {
       return ws.bufferedAmount;
     },
@@ -110,7 +109,6 @@ export function fromWebSocket(ws: WebSocket, socket: Socket, peer: Peer, opts: W
       refuse(WS_CLOSE.INVALID_PAYLOAD, e.message);
     }
   });
-  socket.on('drain', () => conn.onDrain());
   ws.on('error', (err: Error & { code?: string }) => {
     // ws closes the connection itself after a protocol error (1009 for an oversize message, 1007 for bad UTF-8, …).
     opts.log?.warn('WebSocket protocol error: closing', { peer: peer.address, code: err.code, error: err.message });

@@ -2,7 +2,7 @@
  * HMP `info status` throughput through qmpmux (`qmpmux serve`, a child process) with the hmp-audit
  * plugin off, and on with each durability policy; ratios against off.
  *
- *   npx tsx plugins/hmp-audit/bench/hmp-bench.ts [--seconds 3] [--rounds 5] [--clients 1,8] [--warmup 3] [--dir DIR]
+ *   npm run bench:hmp -w @qmpmux/bench -- [--seconds 3] [--rounds 5] [--clients 1,8] [--warmup 3] [--dir DIR]
  *
  * Configurations: off (no plugin), batch (defaults: 256 records / 100 ms), always, and batch1s (fsync
  * at most once a second: how much the fsync frequency itself costs). Each client sends `info status`
