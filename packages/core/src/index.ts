@@ -17,3 +17,4 @@ export type { UpstreamState } from './upstream.ts';
 export { peerRecord, PEER_RECORD_TYPE, type PeerRecord } from './peer-record.ts';
 export { NO_OBSERVER, DISCONNECT_REASONS, type Observer, type ProxyGauges, type ReplySource, type ReplyOutcome, type DisconnectReason } from './observe.ts';
 export { CACHED_QUERIES, SINGLE_FLIGHT_QUERIES } from './query-cache.ts';
+export { acquireLockFile, LockFileError } from './lock-file.ts';

@@ -9,9 +9,9 @@
  * One process at a time: a LOCK file holding the owner's pid guards the directory (a stale one, whose
  * process is gone, is taken over).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from '@qmpmux/core';
+import { acquireLockFile, type Logger } from '@qmpmux/core';
 import { MAGIC, decodeRecords, encodeRecord, type JournalRecord } from './codec.ts';
 import type { StoredEvent } from './stored-event.ts';
 
@@ -43,9 +43,6 @@ export interface LoadedJournal {
   damage: string[];
 }
 
-/** Journal directories open in this process (the LOCK file's pid cannot tell two of ours apart). */
-const openHere = new Set<string>();
-
 interface Segment {
   name: string;
   size: number;
@@ -63,15 +60,16 @@ export class Journal {
   private constructor(
     private readonly opts: JournalOptions,
     private readonly log: Logger,
-    private readonly key: string,
+    /** Releases the directory's LOCK file. */
+    readonly unlock: () => void,
   ) {}
 
   /** Lock the directory, read every segment back (cutting damage), and get ready to append. */
   static open(opts: JournalOptions, log: Logger): { journal: Journal; loaded: LoadedJournal } {
     mkdirSync(opts.dir, { recursive: true });
-    const key = realpathSync(opts.dir);
-    lock(opts.dir, key);
-    const j = new Journal(opts, log, key);
+    // The real path: two spellings of one directory are one lock.
+    const unlock = acquireLockFile(join(realpathSync(opts.dir), 'LOCK'), `event-replay journal ${opts.dir}`);
+    const j = new Journal(opts, log, unlock);
     try {
       return { journal: j, loaded: j.load() };
     } catch (e) {
@@ -236,43 +234,5 @@ export class Journal {
       /* already gone */
     }
     this.fd = undefined;
-  }
-
-  private unlock(): void {
-    openHere.delete(this.key);
-    try {
-      unlinkSync(join(this.opts.dir, 'LOCK'));
-    } catch {
-      /* gone already */
-    }
-  }
-}
-
-function lock(dir: string, key: string): void {
-  if (openHere.has(key)) throw new Error(`event-replay journal ${dir} is already open in this process`);
-  const file = join(dir, 'LOCK');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
-      openHere.add(key);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const pid = Number(readFileSync(file, 'latin1').trim());
-    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-      throw new Error(`event-replay journal ${dir} is in use by process ${pid} (remove ${file} if that is wrong)`);
-    }
-    unlinkSync(file); // stale: its process is gone (or it was ours, from an instance that never closed)
-  }
-  throw new Error(`event-replay journal ${dir}: cannot take ${file}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

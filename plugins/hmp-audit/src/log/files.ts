@@ -3,10 +3,11 @@
  * `PATH.000002`, … (oldest first), a lock file `PATH.lock` naming the writing process, and reading the
  * first and last record of a file without reading all of it (JSON lines) when possible.
  */
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, fsyncSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { decodeRecords, detectFormat, type AuditRecord, type LogFormat } from './codec.ts';
 import { AuditLockError, AuditRecoveryError } from './errors.ts';
+import { acquireLockFile, LockFileError } from '@qmpmux/core';
 
 export function segmentName(path: string, n: number): string {
   return `${path}.${String(n).padStart(6, '0')}`;
@@ -31,43 +32,11 @@ export function listSegments(path: string): { n: number; file: string }[] {
 
 /** Take the lock file or throw AuditLockError; a lock left by a dead process is taken over. */
 export function acquireLock(file: string): () => void {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const fd = openSync(file, 'wx', 0o600);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return () => {
-        try {
-          unlinkSync(file);
-        } catch {
-          /* already gone */
-        }
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
-      let pid = NaN;
-      try {
-        pid = parseInt(readFileSync(file, 'utf8'), 10);
-      } catch {
-        /* vanished or unreadable: treat as stale */
-      }
-      if (pid === process.pid) throw new AuditLockError(`${file}: the audit log is already open in this process`);
-      if (pid > 0 && alive(pid)) throw new AuditLockError(`${file}: the audit log is in use by process ${pid}`);
-      try {
-        unlinkSync(file);
-      } catch {
-        /* raced with another taker: the retry decides */
-      }
-    }
-  }
-}
-
-function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return acquireLockFile(file, `${file}: the audit log`);
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if (e instanceof LockFileError) throw new AuditLockError(e.message);
+    throw e;
   }
 }
 
