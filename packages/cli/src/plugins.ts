@@ -1,4 +1,7 @@
-/** Every plugin this build knows, by config name. Each plugin package adds its line here. */
+/**
+ * Every plugin this build knows, by config name. Each plugin package adds its line here, in the order
+ * the placement rules want (policy first; fdsets before add-client-auth): the CLI orders the default
+ * plugins plus --plugin flags by it. */
 import type { PluginDefinition } from '@qmpmux/core';
 import { clientsPlugin } from '@qmpmux/plugin-clients';
 import { policyPlugin } from '@qmpmux/plugin-policy';
@@ -7,4 +10,4 @@ import { hmpAuditPlugin } from '@qmpmux/plugin-hmp-audit';
 import { eventReplayPlugin } from '@qmpmux/plugin-event-replay';
 import { fdsetsPlugin } from '@qmpmux/plugin-fdsets';
 
-export const AVAILABLE_PLUGINS: PluginDefinition<any>[] = [clientsPlugin, policyPlugin, addClientAuthPlugin, hmpAuditPlugin, eventReplayPlugin, fdsetsPlugin];
+export const AVAILABLE_PLUGINS: PluginDefinition<any>[] = [policyPlugin, clientsPlugin, hmpAuditPlugin, eventReplayPlugin, fdsetsPlugin, addClientAuthPlugin];

@@ -23,11 +23,18 @@ connected; an invalid file is reported and the running configuration stays.`;
 /** How long connections may linger after shutdown before the process exits anyway. */
 const STOP_GRACE_MS = 2000;
 
+const rank = (name: string) => {
+  const i = AVAILABLE_PLUGINS.findIndex((d) => d.name === name);
+  return i < 0 ? AVAILABLE_PLUGINS.length : i;
+};
+
 export async function serve(argv: string[]): Promise<number> {
   const { opts } = parseArgs(argv, { values: ['upstream', 'config', 'qemu-binary', 'log', 'http'], repeat: ['listen', 'plugin', 'qemu-arg'] });
   const cfg = opts.config ? loadConfig(opts.config as string) : parseConfig({});
   const withFlags = (c: QmpmuxConfig) => {
     for (const name of (opts.plugin as string[] | undefined) ?? []) if (!c.plugins.some((p) => p.name === name)) c.plugins.push({ name, options: {} });
+    // Defaults plus --plugin flags: in the order their placement rules want (AVAILABLE_PLUGINS' order).
+    if (c.defaultPlugins) c.plugins.sort((a, b) => rank(a.name) - rank(b.name));
     return c;
   };
   withFlags(cfg);
@@ -44,7 +51,7 @@ export async function serve(argv: string[]): Promise<number> {
   const metrics = httpAddress ? new MetricsRegistry() : undefined;
   let proxy: Proxy;
   try {
-    proxy = await Proxy.create({ observer: metrics?.observer(cfg.name), warmUp: Number(process.env.QMPMUX_WARMUP ?? 3000), name: cfg.name, upstream, listen, limits: cfg.limits, unixMode: cfg.unixMode, tls: cfg.tls, websocket: cfg.websocket, plugins: resolvePlugins(cfg, AVAILABLE_PLUGINS), log });
+    proxy = await Proxy.create({ observer: metrics?.observer(cfg.name), warmUp: Number(process.env.QMPMUX_WARMUP ?? 3000), name: cfg.name, upstream, listen, limits: cfg.limits, unixMode: cfg.unixMode, allowUnauthenticated: cfg.allowUnauthenticated, tls: cfg.tls, websocket: cfg.websocket, plugins: resolvePlugins(cfg, AVAILABLE_PLUGINS), log });
   } catch (e) {
     await qemu?.stop();
     throw e;

@@ -25,7 +25,7 @@ import { parseWebsocketConfig } from './config-websocket.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import type { LogLevel } from './log.ts';
 import type { PluginDefinition } from './types.ts';
-import { DEFAULT_VM_NAME, VM_NAME } from './vm-name.ts';
+import { DEFAULT_UNIX_MODE, DEFAULT_VM_NAME, VM_NAME } from './vm-name.ts';
 import * as v from './validate.ts';
 
 export interface QmpmuxConfig {
@@ -40,19 +40,31 @@ export interface QmpmuxConfig {
   tls?: { cert: string; key: string; ca?: string; requireClientCert: boolean };
   /** Options of `ws://`/`wss://` listeners (config-websocket.ts). */
   websocket?: WsListenOptions;
+  /** The plugins, in order; DEFAULT_PLUGINS when the config has no `plugins` key (`[]` means none). */
   plugins: { name: string; options: unknown }[];
+  /** The config named no `plugins`: `plugins` holds the defaults. */
+  defaultPlugins: boolean;
+  /** Open non-loopback listeners where clients need not authenticate (ProxyOptions.allowUnauthenticated). */
+  allowUnauthenticated: boolean;
   /** HOST:PORT of the metrics/health endpoint (packages/metrics); none when absent. */
   http?: string;
 }
 
-const TOP = ['name', 'upstream', 'listen', 'unixMode', 'log', 'limits', 'qemu', 'tls', 'websocket', 'plugins', 'http'] as const;
+const TOP = ['name', 'upstream', 'listen', 'unixMode', 'allowUnauthenticated', 'log', 'limits', 'qemu', 'tls', 'websocket', 'plugins', 'http'] as const;
+
+/**
+ * The plugins of a config without a `plugins` key: a multiplexer's clients each have their own fds
+ * (fdsets: getfd names and fd-set fds per client, closed when the client leaves) and operators can see
+ * who is connected (clients).
+ */
+export const DEFAULT_PLUGINS: readonly string[] = ['fdsets', 'clients'];
 
 export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
   const o = v.object(raw, path, TOP);
   const limitsIn = o.limits === undefined ? {} : v.object(o.limits, `${path}.limits`, Object.keys(DEFAULT_LIMITS));
   const limits: Partial<Limits> = {};
   for (const [k, val] of Object.entries(limitsIn)) limits[k as keyof Limits] = v.int(val, `${path}.limits.${k}`, 0, 1);
-  let unixMode: number | undefined;
+  let unixMode = DEFAULT_UNIX_MODE;
   if (o.unixMode !== undefined) {
     if (typeof o.unixMode !== 'string' || !/^0?[0-7]{3}$/.test(o.unixMode)) throw new ConfigError(`${path}.unixMode`, 'expected an octal mode such as "0660"');
     unixMode = parseInt(o.unixMode, 8);
@@ -82,10 +94,15 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
     tls,
     websocket: o.websocket === undefined ? undefined : parseWebsocketConfig(o.websocket, `${path}.websocket`),
     http: v.optString(o.http, `${path}.http`),
-    plugins: v.array(o.plugins, `${path}.plugins`, (p, pp) => {
-      const po = v.object(p, pp, ['name', 'options']);
-      return { name: v.string(po.name, `${pp}.name`), options: po.options ?? {} };
-    }),
+    plugins:
+      o.plugins === undefined
+        ? DEFAULT_PLUGINS.map((name) => ({ name, options: {} }))
+        : v.array(o.plugins, `${path}.plugins`, (p, pp) => {
+            const po = v.object(p, pp, ['name', 'options']);
+            return { name: v.string(po.name, `${pp}.name`), options: po.options ?? {} };
+          }),
+    defaultPlugins: o.plugins === undefined,
+    allowUnauthenticated: v.bool(o.allowUnauthenticated, `${path}.allowUnauthenticated`, false),
   };
 }
 

@@ -14,7 +14,7 @@ import { UpstreamLink, type UpstreamState } from './upstream.ts';
 import type { RawEvent } from './upstream-message.ts';
 import { errorLine } from './errors.ts';
 import { ConfigError } from './config-error.ts';
-import { DEFAULT_VM_NAME } from './vm-name.ts';
+import { DEFAULT_UNIX_MODE, DEFAULT_VM_NAME } from './vm-name.ts';
 import { NO_OBSERVER, type Observer, type ProxyGauges } from './observe.ts';
 import { warmUp } from './warm-up.ts';
 
@@ -34,8 +34,14 @@ export interface ProxyOptions {
   limits?: Partial<Limits>;
   plugins?: PluginSpec[];
   log?: Logger;
-  /** File mode for unix listener sockets. */
+  /** File mode for unix listener sockets; default 0600 (DEFAULT_UNIX_MODE), set before listen(). */
   unixMode?: number;
+  /**
+   * Open TCP, TLS and WebSocket listeners on non-loopback addresses even where clients need not
+   * authenticate (no TLS client certificate required, no plugin that refuses unidentified clients).
+   * Default false: such a listener is refused at start-up, naming it.
+   */
+  allowUnauthenticated?: boolean;
   /** Certificate, key and client CA for `tls:` and `wss://` listeners. */
   tls?: TlsListenOptions;
   /** Options of `ws://` and `wss://` listeners (origins, token subprotocol, keepalive, maxPayload, console). */
@@ -98,6 +104,7 @@ export class Proxy implements ProxyApi {
       const plugin = await def.create(options, { name: def.name, vm: p.name, log: p.log.child(def.name), proxy: p, commandPrefix: COMMAND_PREFIX });
       p.loaded.push({ definition: def, plugin, raw, options });
     }
+    p.checkExposure();
     p.host = new PluginHost(
       p.loaded.map((l) => l.plugin),
       p.log.child('plugins'),
@@ -212,6 +219,29 @@ export class Proxy implements ProxyApi {
     return new Session(0, conn, { link: this.link, plugins: none, limits: this.limits, log: this.log, onClosed: () => {}, observer: NO_OBSERVER });
   }
 
+  /**
+   * A listener reachable from other machines must make clients authenticate: TLS (tls:, wss://) with
+   * client certificates required, or a plugin that refuses connections it cannot identify (the policy
+   * plugin without an `unmatched` fallback, e.g. with tokens). Otherwise anyone who can reach it gets
+   * a full monitor — and HMP `migrate "exec:…"` runs a shell command as QEMU's user.
+   */
+  private checkExposure(): void {
+    if (this.opts.allowUnauthenticated) return;
+    const identified = this.loaded.filter((l) => l.definition.authenticates?.(l.options)).map((l) => l.definition.name);
+    for (const addr of this.opts.listen) {
+      const a = parseAddress(addr);
+      if (a.kind === 'unix' || isLoopback(a.host)) continue;
+      const secure = a.kind === 'tls' || (a.kind === 'ws' && a.secure);
+      if (secure && this.opts.tls?.requireClientCert) continue;
+      if (identified.length) continue;
+      const why = secure ? 'TLS without required client certificates' : a.kind === 'tcp' ? 'plain TCP' : 'plain WebSocket';
+      throw new ConfigError(
+        'listen',
+        `${addr} is on a non-loopback address and clients need not authenticate there (${why}, and no plugin identifies clients): require TLS client certificates (tls.ca), configure the policy plugin (e.g. with tokens), listen on loopback or a unix socket, or set "allowUnauthenticated": true`,
+      );
+    }
+  }
+
   // ---- life ----------------------------------------------------------------------------------------
 
   async start(): Promise<void> {
@@ -221,7 +251,7 @@ export class Proxy implements ProxyApi {
     if (this.opts.warmUp) await warmUp(this, this.opts.warmUp);
     for (const addr of this.opts.listen) {
       const l = await listen(addr, (c) => this.onConnection(c), {
-        unixMode: this.opts.unixMode,
+        unixMode: this.opts.unixMode ?? DEFAULT_UNIX_MODE,
         tls: this.opts.tls,
         ws: { ...this.opts.websocket, log: this.log.child('ws') },
         onClientError: (err, peer) => this.log.info('connection failed before it started', { listener: addr, peer, error: err.message }),

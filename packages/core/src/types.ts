@@ -220,6 +220,11 @@ export interface PluginDefinition<O = unknown> {
   readonly before?: readonly string[];
   /** Plugins that, when configured, must come before this one. */
   readonly after?: readonly string[];
+  /**
+   * True when, with these options, the plugin refuses every connection it cannot identify (so a
+   * listener on a non-loopback address is safe to open; see ProxyOptions.allowUnauthenticated).
+   */
+  authenticates?(options: O): boolean;
   /** Validate and normalise options; throw ConfigError naming the bad field's path. */
   validate(options: unknown, path: string): O;
   create(options: O, ctx: PluginContext): Plugin<O> | Promise<Plugin<O>>;

@@ -53,6 +53,8 @@ export function resolvePrincipal(opts: PolicyOptions, peer: Peer): ClientPolicy 
 export const policyPlugin: PluginDefinition<PolicyOptions> = {
   name: 'policy',
   validate: parsePolicyOptions,
+  // Without an `unmatched` fallback every connection must match a principal (uid, certificate, token).
+  authenticates: (o) => o.unmatched === undefined,
   create(initial, ctx: PluginContext) {
     const log = ctx.log;
     let opts = initial;

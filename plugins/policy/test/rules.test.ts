@@ -264,3 +264,11 @@ describe('the hooks, with fake connections', () => {
     assert.equal(c.principal, 'guest');
   });
 });
+
+describe('the policy plugin and non-loopback listeners', () => {
+  const principals = [{ name: 'ops', match: [{ uid: 0 }], profile: 'full' }];
+  it('identifies every client without an unmatched fallback, and nobody with one', () => {
+    assert.equal(policyPlugin.authenticates!(policyPlugin.validate({ principals }, 'p')), true);
+    assert.equal(policyPlugin.authenticates!(policyPlugin.validate({ principals, unmatched: { principal: 'ops' } }, 'p')), false);
+  });
+});
