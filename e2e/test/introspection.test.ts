@@ -131,6 +131,7 @@ describe('introspection through qmpmux lists its own commands', () => {
       pid: { type: 'int', optional: true },
       uid: { type: 'int', optional: true },
       gid: { type: 'int', optional: true },
+      certificate: { type: 'str', optional: true },
       principal: { type: 'str', optional: true },
     });
     for (const m of entry.members!) if ('default' in m) assert.equal(m.default, null);

@@ -75,8 +75,8 @@ describe('multiplexing many clients onto one QEMU', () => {
     for (let i = 0; i < 20; i++) assert.equal(((await other.execute('query-status')) as any).status, 'running');
     await sleep(50);
     assert.equal(mux.proxy.clients.size, 1, 'only the other client remains');
-    assert.equal((mux.proxy.link as any).inflight.size, 0, 'no upstream command left waiting');
-    assert.equal((mux.proxy.link as any).rotation.size, 0, 'nothing queued for the departed client');
+    assert.equal(mux.proxy.link.depths.inflight, 0, 'no upstream command left waiting');
+    assert.equal(mux.proxy.link.depths.sources, 0, 'nothing queued for the departed client');
     other.close();
   });
 

@@ -118,10 +118,11 @@ export class UpstreamLink {
   }
 
   /** Commands waiting in the dispatcher's queues, and written to QEMU but unanswered (metrics). */
-  get depths(): { queued: number; inflight: number } {
+  /** Commands queued and in flight, and how many sources (clients) have a place in the rotation. */
+  get depths(): { queued: number; inflight: number; sources: number } {
     let queued = 0;
     for (const s of this.rotation) queued += s.queue.length;
-    return { queued, inflight: this.inflight.size };
+    return { queued, inflight: this.inflight.size, sources: this.rotation.size };
   }
 
   /**
