@@ -12,6 +12,7 @@ import {
   computeHash,
   convertFile,
   decodeRecords,
+  encodeHashed,
   listSegments,
   recordValue,
   verifyFiles,
@@ -171,6 +172,32 @@ describe('recovery and locking', () => {
     writeFileSync(path, b);
     assert.throws(() => openWriter(path), AuditRecoveryError);
     assert.equal(readFileSync(path).length, b.length, 'nothing cut off');
+  });
+
+  it('refuses to continue a log whose last record was edited so that it still parses (seq, time, or a recomputed hash)', async () => {
+    for (const format of ['json', 'msgpack'] as const) {
+      for (const edit of ['seq', 'time', 'rehash'] as const) {
+        const path = file();
+        const w = openWriter(path, { format });
+        for (let i = 0; i < 3; i++) w.append('command', { n: i });
+        await w.close();
+        const recs = records(path);
+        const last = { ...recs.at(-1)! } as Record<string, unknown>;
+        if (edit === 'seq') last.seq = (last.seq as number) + 5;
+        if (edit === 'time') last.time = '2000-01-01T00:00:00.000Z';
+        let body = { ...last };
+        delete body.hash;
+        if (edit === 'rehash') {
+          // seq changed and the hash recomputed: it hashes to itself, but no longer follows the record before.
+          body = { ...body, seq: (body.seq as number) + 1 };
+          last.seq = body.seq;
+          last.hash = computeHash(body as never, new Hasher());
+        }
+        const others = recs.slice(0, -1).map((r) => encodeHashed(format, r));
+        writeFileSync(path, Buffer.concat([...others, encodeHashed(format, last as never)]));
+        assert.throws(() => openWriter(path, { format }), (e: unknown) => e instanceof AuditRecoveryError && /the last record/.test((e as Error).message), `${format} ${edit}`);
+      }
+    }
   });
 
   it('one writer at a time; a lock left by a dead process is taken over', async () => {

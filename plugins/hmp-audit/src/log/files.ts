@@ -56,6 +56,8 @@ export interface FileEnds {
   format: LogFormat;
   /** The first record (a segment's `file` header), when it decodes. */
   first: AuditRecord | undefined;
+  /** The record before the last one in this file, when there is one (for the tail check). */
+  beforeLast?: AuditRecord;
   /** The last complete record. */
   last: AuditRecord | undefined;
   /** Where the complete records end; less than the size when the file ends inside a record. */
@@ -88,6 +90,7 @@ export function readEnds(file: string): FileEnds | undefined {
 function msgpackEnds(file: string, buf: Buffer, size: number): FileEnds {
   let first: AuditRecord | undefined;
   let last: AuditRecord | undefined;
+  let beforeLast: AuditRecord | undefined;
   let validEnd = 0;
   for (const d of decodeRecords(buf, 'msgpack')) {
     if (!d.ok) {
@@ -95,10 +98,11 @@ function msgpackEnds(file: string, buf: Buffer, size: number): FileEnds {
       break;
     }
     first ??= d.record;
+    beforeLast = last;
     last = d.record;
     validEnd = d.end;
   }
-  return { format: 'msgpack', first, last, validEnd, size };
+  return { format: 'msgpack', first, beforeLast, last, validEnd, size };
 }
 
 const CHUNK = 64 * 1024;
@@ -109,7 +113,8 @@ function jsonEnds(file: string, fd: number, size: number): FileEnds {
   let pos = size;
   let lastNl = -1;
   let prevNl = -1;
-  while (pos > 0 && prevNl < 0) {
+  let prev2Nl = -1;
+  while (pos > 0 && prev2Nl < 0) {
     const n = Math.min(CHUNK, pos);
     pos -= n;
     const chunk = Buffer.alloc(n);
@@ -119,9 +124,13 @@ function jsonEnds(file: string, fd: number, size: number): FileEnds {
       const i = tail.lastIndexOf(0x0a);
       if (i >= 0) lastNl = pos + i;
     }
-    if (lastNl >= 0) {
+    if (lastNl >= 0 && prevNl < 0) {
       const i = lastNl - pos > 0 ? tail.lastIndexOf(0x0a, lastNl - pos - 1) : -1;
       if (i >= 0) prevNl = pos + i;
+    }
+    if (prevNl >= 0) {
+      const i = prevNl - pos > 0 ? tail.lastIndexOf(0x0a, prevNl - pos - 1) : -1;
+      if (i >= 0) prev2Nl = pos + i;
     }
   }
   const after = lastNl + 1;
@@ -132,6 +141,8 @@ function jsonEnds(file: string, fd: number, size: number): FileEnds {
   if (lastNl < 0) return { format: 'json', first: undefined, last: undefined, validEnd: 0, size };
   const lineStart = prevNl + 1;
   const last = parseLine(file, tail.subarray(lineStart - pos, lastNl - pos), lineStart, true)!;
+  // The line before the last (it starts after prev2Nl, or at the file's start).
+  const beforeLast = prevNl >= 0 ? parseLine(file, tail.subarray(prev2Nl + 1 - pos, prevNl - pos), prev2Nl + 1, false) : undefined;
   let first = last;
   if (prevNl >= 0) {
     const head = Buffer.alloc(Math.min(size, CHUNK));
@@ -139,7 +150,7 @@ function jsonEnds(file: string, fd: number, size: number): FileEnds {
     const nl = head.indexOf(0x0a);
     first = (nl >= 0 ? parseLine(file, head.subarray(0, nl), 0, false) : undefined) as AuditRecord;
   }
-  return { format: 'json', first, last, validEnd: lastNl + 1, size };
+  return { format: 'json', first, beforeLast, last, validEnd: lastNl + 1, size };
 }
 
 function parseLine(file: string, bytes: Buffer, at: number, required: boolean): AuditRecord | undefined {

@@ -22,9 +22,9 @@
 import { closeSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, truncateSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { GENESIS, Hasher } from './chain.ts';
-import { encodeRecord, type AuditRecord, type LogFormat } from './codec.ts';
-import { AuditWriteError } from './errors.ts';
-import { acquireLock, fsyncDir, listSegments, readEnds, segmentName } from './files.ts';
+import { computeHash, encodeRecord, type AuditRecord, type LogFormat } from './codec.ts';
+import { AuditRecoveryError, AuditWriteError } from './errors.ts';
+import { acquireLock, fsyncDir, listSegments, readEnds, segmentName, type FileEnds } from './files.ts';
 
 export type FsyncPolicy = 'always' | 'batch';
 
@@ -191,6 +191,7 @@ export class AuditWriter {
       truncateSync(path, ends.validEnd);
     }
     if (ends?.last) {
+      this.checkTail(path, ends, prevEnds?.last);
       this.seq = ends.last.seq;
       this.head = ends.last.hash;
       const header = ends.first?.type === 'file' ? ends.first : undefined;
@@ -205,6 +206,26 @@ export class AuditWriter {
       // Missing, empty, or only a torn first record: start a segment.
       this.seg = this.openSegment(this.nextSegment, false, 0);
       fsyncDir(dirname(path));
+    }
+  }
+
+  /**
+   * The last record must hash to itself and link to the one before (its prev and seq), or the chain
+   * is not continued: an edited last record that still parses would otherwise be chained onto silently.
+   * Only for a file in this writer's chain (a foreign format or key is rotated away unchecked).
+   */
+  private checkTail(path: string, ends: FileEnds, beforeFile: AuditRecord | undefined): void {
+    const last = ends.last!;
+    const header = ends.first?.type === 'file' ? ends.first : undefined;
+    if (header && (header.alg !== this.hasher.alg || header.keyId !== this.hasher.keyId)) return;
+    const refuse = (why: string) => {
+      throw new AuditRecoveryError(`${path}: the last record (seq ${last.seq}) ${why}: the log was altered or damaged; run 'qmpmux audit verify' and move the file aside`);
+    };
+    if (computeHash(last, this.hasher) !== last.hash) refuse('does not hash to its own hash');
+    const before = ends.beforeLast ?? (ends.first === last ? beforeFile : undefined);
+    if (before) {
+      if (last.prev !== before.hash) refuse(`does not link to the record before it (seq ${before.seq})`);
+      if (last.seq !== before.seq + 1) refuse(`has seq ${last.seq} after seq ${before.seq}`);
     }
   }
 
