@@ -1,15 +1,18 @@
 /** `qmpmux serve`: run the proxy in front of a QEMU (given, or started and supervised here). */
-import { Proxy, createLogger, loadConfig, resolvePlugins, parseConfig, type LogLevel, type Logger, type QmpmuxConfig } from '@qmpmux/core';
+import { DEFAULT_LIMITS, Proxy, createLogger, loadConfig, resolvePlugins, parseConfig, type LogLevel, type Logger, type QmpmuxConfig } from '@qmpmux/core';
 import { MetricsRegistry, startHttp, type HttpEndpoint } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
-import { parseArgs } from './args.ts';
+import { parseArgs, UsageError } from './args.ts';
 import { DEFAULT_QEMU_ARGS, DEFAULT_QEMU_BINARY, ManagedQemu } from './qemu.ts';
 
 export { AVAILABLE_PLUGINS };
 
 export const SERVE_USAGE = `usage: qmpmux serve [--upstream unix:PATH|tcp:HOST:PORT] [--listen ADDR]... [--config FILE]
                     [--plugin NAME]... [--qemu-binary PATH] [--qemu-arg ARG]... [--log LEVEL] [--http HOST:PORT]
+       qmpmux serve --check-config FILE [other serve options]
   --http        serve /metrics (Prometheus), /healthz and /readyz on HOST:PORT (config: "http")
+  --check-config  validate FILE (and the plugins' options), print the effective configuration with
+                  every default filled in as JSON, and exit: 0 valid, 2 invalid (the bad field named)
   --listen      unix:PATH, tcp:HOST:PORT, tls:HOST:PORT (certificates: the config's "tls"),
                 ws://HOST:PORT/PATH or wss://… (options: the config's "websocket"; a browser
                 GET of PATH opens the web console), repeatable (default: unix:qmpmux.sock)
@@ -18,7 +21,13 @@ export const SERVE_USAGE = `usage: qmpmux serve [--upstream unix:PATH|tcp:HOST:P
   --qemu-arg    replaces the default QEMU arguments (repeat for each)
   --plugin      enable a plugin with default options (${AVAILABLE_PLUGINS.map((p) => p.name).join(', ')})
 SIGHUP re-reads --config and gives the plugins their new options, all or nothing, keeping clients
-connected; an invalid file is reported and the running configuration stays.`;
+connected; an invalid file is reported and the running configuration stays.
+SIGINT/SIGTERM stop it (and its managed QEMU). Examples:
+  qmpmux serve --listen unix:qmpmux.sock --listen tcp:127.0.0.1:4445
+  qmpmux serve --upstream unix:/run/qemu/vm1.qmp --listen unix:/run/qmpmux/vm1.sock --config qmpmux.json
+  qmpmux serve --check-config /etc/qmpmux/vm1.json && systemctl reload qmpmux@vm1`;
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'];
 
 /** How long connections may linger after shutdown before the process exits anyway. */
 const STOP_GRACE_MS = 2000;
@@ -29,7 +38,14 @@ const rank = (name: string) => {
 };
 
 export async function serve(argv: string[]): Promise<number> {
-  const { opts } = parseArgs(argv, { values: ['upstream', 'config', 'qemu-binary', 'log', 'http'], repeat: ['listen', 'plugin', 'qemu-arg'] });
+  const { opts, rest } = parseArgs(argv, { values: ['upstream', 'config', 'qemu-binary', 'log', 'http', 'check-config'], repeat: ['listen', 'plugin', 'qemu-arg'] });
+  if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
+  if (opts['check-config'] !== undefined && opts.config !== undefined) throw new UsageError('give --check-config FILE or --config FILE, not both');
+  if (opts.log !== undefined && !LOG_LEVELS.includes(opts.log as string)) throw new UsageError(`--log must be one of ${LOG_LEVELS.join(', ')}, got '${String(opts.log)}'`);
+  if (opts['check-config'] !== undefined) {
+    process.stdout.write(JSON.stringify(effectiveConfig(opts), null, 2) + '\n');
+    return 0;
+  }
   const cfg = opts.config ? loadConfig(opts.config as string) : parseConfig({});
   const withFlags = (c: QmpmuxConfig) => {
     for (const name of (opts.plugin as string[] | undefined) ?? []) if (!c.plugins.some((p) => p.name === name)) c.plugins.push({ name, options: {} });
@@ -90,6 +106,29 @@ export async function serve(argv: string[]): Promise<number> {
   // that keeps its half open) must not keep the process alive: give them a moment, then exit.
   setTimeout(() => process.exit(0), STOP_GRACE_MS).unref();
   return 0;
+}
+
+/**
+ * `--check-config`: what serve would run with, every default filled in: the file (ConfigError names a
+ * bad field), the flags over it, the core limits, and each plugin's options as its own validate()
+ * returns them.
+ */
+export function effectiveConfig(opts: Record<string, string | string[] | boolean>): Record<string, unknown> {
+  const cfg = loadConfig(opts['check-config'] as string);
+  for (const name of (opts.plugin as string[] | undefined) ?? []) if (!cfg.plugins.some((p) => p.name === name)) cfg.plugins.push({ name, options: {} });
+  if (cfg.defaultPlugins) cfg.plugins.sort((a, b) => rank(a.name) - rank(b.name));
+  const plugins = resolvePlugins(cfg, AVAILABLE_PLUGINS).map((p, i) => ({ name: p.definition.name, options: p.definition.validate(p.options, `config.plugins[${i}].options`) }));
+  const upstream = (opts.upstream as string | undefined) ?? cfg.upstream;
+  return {
+    ...cfg,
+    upstream: upstream ?? null,
+    qemu: upstream ? (cfg.qemu ?? null) : { binary: (opts['qemu-binary'] as string) ?? cfg.qemu?.binary ?? DEFAULT_QEMU_BINARY, args: (opts['qemu-arg'] as string[]) ?? cfg.qemu?.args ?? DEFAULT_QEMU_ARGS },
+    listen: (opts.listen as string[] | undefined) ?? (cfg.listen.length ? cfg.listen : ['unix:qmpmux.sock']),
+    unixMode: cfg.unixMode === undefined ? null : '0' + cfg.unixMode.toString(8),
+    log: (opts.log as string) ?? cfg.log ?? process.env.QMPMUX_LOG ?? 'info',
+    limits: { ...DEFAULT_LIMITS, ...cfg.limits },
+    plugins,
+  };
 }
 
 /** SIGHUP: re-read the config file and reconfigure the plugins; on any error keep what runs. */

@@ -1,125 +1,200 @@
 /**
- * `qmpmux shell ADDR`: an interactive QMP shell in the manner of QEMU's qmp-shell.
- *   query-status                      a command without arguments
- *   device_del id=net0                key=value arguments (values are JSON when they parse, else strings)
- *   {"execute": "stop"}               raw JSON, sent as typed
- * Events are printed as they arrive. With stdin not a terminal, commands are read one per line and
- * each reply is awaited before the next is sent; the shell exits at end of input. On a terminal, Tab
- * completes command names from `query-commands` (through qmpmux: qmpmux's own commands too).
- * ADDR is unix:PATH, tcp:HOST:PORT, or qmpmux's ws://HOST:PORT/PATH (wss://…; a bearer token from
- * $QMPMUX_TOKEN).
+ * `qmpmux shell ADDRESS`: an interactive QMP shell with QEMU's qmp-shell grammar and flags
+ * (grammar.ts); completion from query-commands / query-qmp-schema (complete.ts). See docs/cli.md.
  */
 import { createInterface } from 'node:readline';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { QmpClient, QmpError } from '@qmpmux/client';
 import { serializeQemu, type JsonPlain } from '@qmpmux/protocol';
+import { checkAddress, parseArgs, UsageError } from './args.ts';
+import { ShellParser, type ShellCommand } from './grammar.ts';
+import { Completer } from './complete.ts';
 
-const HISTORY = join(homedir(), '.qmpmux_history');
-const HISTORY_MAX = 1000;
+export { parseShellLine } from './grammar.ts';
+export { completeCommand } from './complete.ts';
 
-/** Parse one shell line into a command; raw JSON is passed through as a string. */
-export function parseShellLine(line: string): { raw: string } | { command: string; args?: Record<string, JsonPlain> } | undefined {
-  const t = line.trim();
-  if (!t || t.startsWith('#')) return undefined;
-  if (t.startsWith('{')) return { raw: t };
-  const [command, ...pairs] = t.split(/\s+/);
-  if (!pairs.length) return { command: command! };
-  const args: Record<string, JsonPlain> = {};
-  for (const p of pairs) {
-    const eq = p.indexOf('=');
-    if (eq <= 0) throw new Error(`expected key=value, got '${p}'`);
-    const key = p.slice(0, eq);
-    const text = p.slice(eq + 1);
-    let value: JsonPlain;
-    try {
-      value = JSON.parse(text) as JsonPlain;
-    } catch {
-      value = text;
-    }
-    // Dotted keys build nested objects, as qmp-shell does (e.g. arguments.node-name=x).
-    const path = key.split('.');
-    let o = args;
-    for (const k of path.slice(0, -1)) o = (o[k] ??= {}) as Record<string, JsonPlain>;
-    o[path[path.length - 1]!] = value;
-  }
-  return { command: command!, args };
-}
+/** Lines of history kept (in memory and in the history file). */
+export const HISTORY_MAX = 1000;
 
-/** Tab completion of the command name (the first word) from `names`; readline's [matches, word]. */
-export function completeCommand(names: readonly string[], line: string): [string[], string] {
-  const word = line.trimStart();
-  if (!word || /\s/.test(word) || word.startsWith('{')) return [[], word];
-  return [names.filter((n) => n.startsWith(word)), word];
-}
+export const SHELL_USAGE = `usage: qmpmux shell [-H] [-p] [-v] [-N] [-l FILE] [--history FILE] ADDRESS
+An interactive QMP shell with QEMU's qmp-shell grammar. ADDRESS: unix:PATH, tcp:HOST:PORT,
+ws://HOST:PORT/PATH or wss://… (a bearer token from $QMPMUX_TOKEN).
+  -H, --hmp               HMP mode: each line is an HMP command, the output is HMP's text
+  -p, --pretty            pretty-print replies and events
+  -v, --verbose           print each QMP command before it is sent
+  -l, --logfile FILE      append all traffic to FILE ("> " sent, "< " received, one per line)
+  -N, --skip-negotiation  do not send qmp_capabilities (type it yourself)
+      --history FILE      history file (default $QMPMUX_HISTORY or ~/.qmpmux_history, ${HISTORY_MAX} lines)
+Lines:
+  query-status
+  device_del id=net0
+  human-monitor-command command-line="info version"
+  blockdev-add driver=null-co node-name=n0 size=1048576
+  transaction(
+  block-dirty-bitmap-add node=n0 name=b0
+  block-dirty-bitmap-add node=n0 name=b1
+  )
+  {"execute": "query-name"}
+Examples:
+  qmpmux shell unix:/run/qmpmux/vm1.sock
+  echo query-status | qmpmux shell tcp:127.0.0.1:4445      # exit 1 if a command failed
+  qmpmux shell -H unix:/run/qmpmux/vm1.sock                 # (HMP) info status
+Tab completes command names (what this principal may run) and argument names; Ctrl-C cancels the
+line (and an open transaction), Ctrl-D exits; events are printed as they arrive.`;
 
 export async function shell(argv: string[]): Promise<number> {
-  const address = argv[0];
-  if (!address) {
-    process.stderr.write('usage: qmpmux shell unix:PATH|tcp:HOST:PORT|ws://HOST:PORT/PATH\n');
-    return 2;
-  }
+  const { opts, rest } = parseArgs(argv, {
+    values: ['logfile', 'history'],
+    bools: ['hmp', 'pretty', 'verbose', 'skip-negotiation'],
+    short: { H: 'hmp', p: 'pretty', v: 'verbose', N: 'skip-negotiation', l: 'logfile' },
+  });
+  const address = checkAddress(rest[0]);
+  if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]}'`);
+  const hmp = opts.hmp === true;
+  const pretty = opts.pretty === true;
+  const verbose = opts.verbose === true;
+  const negotiate = opts['skip-negotiation'] !== true;
+  const logfile = opts.logfile as string | undefined;
+  const historyFile = (opts.history as string | undefined) ?? process.env.QMPMUX_HISTORY ?? join(homedir(), '.qmpmux_history');
   const token = process.env.QMPMUX_TOKEN;
+  const log = (dir: '>' | '<', text: string) => {
+    if (logfile) appendFileSync(logfile, `${dir} ${text}\n`);
+  };
+
   let qmp: QmpClient;
   try {
-    qmp = await QmpClient.connect(address, { websocket: token ? { token } : undefined });
+    qmp = await QmpClient.connect(address, { negotiate, websocket: token ? { token } : undefined });
   } catch (e) {
     // Refused before the greeting (qmpmux: no principal, QEMU unavailable): say why.
-    if (e instanceof QmpError) {
-      process.stderr.write(`qmpmux shell: ${address} refused the connection: ${e.desc}\n`);
-      return 1;
-    }
-    throw e;
+    const why = e instanceof QmpError ? e.desc : (e as Error).message;
+    process.stderr.write(`qmpmux shell: cannot connect to ${address}: ${why}\n`);
+    return 1;
   }
-  const out = (s: string) => process.stdout.write(s + '\n');
-  const v = qmp.greeting.QMP.version.qemu;
   const tty = process.stdin.isTTY === true;
-  if (tty) out(`Welcome to the QMP low-level shell (qmpmux)!\nConnected to QEMU ${v.major}.${v.minor}.${v.micro}\n`);
-  // Command names for Tab (a principal that may not run query-commands just gets no completion).
-  const names = tty ? await qmp.execute('query-commands').then((l) => l.map((c) => c.name).sort(), () => [] as string[]) : [];
-  qmp.events$.subscribe((e) => out(e.raw.toString('latin1')));
+  const v = qmp.greeting.QMP.version.qemu;
+  const show = (value: JsonPlain, raw: string) => (pretty ? JSON.stringify(value, null, 4) : raw);
+
   let history: string[] = [];
   if (tty) {
     try {
-      history = readFileSync(HISTORY, 'utf8').split('\n').filter(Boolean).slice(-HISTORY_MAX).reverse();
+      history = readFileSync(historyFile, 'utf8').split('\n').filter(Boolean).slice(-HISTORY_MAX).reverse();
     } catch {
       /* no history yet */
     }
   }
-  const completer = (line: string) => completeCommand(names, line);
-  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: tty, history, historySize: HISTORY_MAX, prompt: '(QEMU) ', completer });
-  let rawWaiter: (() => void) | undefined;
-  const closed = new Promise<void>((r) => qmp.messages$.subscribe({ complete: r }));
-  qmp.messages$.subscribe((m) => {
-    if (rawWaiter && !('event' in (m.value as object))) {
-      out(m.raw.toString('latin1'));
-      const w = rawWaiter;
-      rawWaiter = undefined;
-      w();
-    }
+  const completer = new Completer();
+  if (tty && negotiate && !hmp) await completer.load(qmp);
+  const parser = new ShellParser();
+  const prompt = () => (hmp ? '(HMP) ' : parser.inTransaction ? 'TRANS> ' : '(QEMU) ');
+  const rl = createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    terminal: tty,
+    history,
+    historySize: HISTORY_MAX,
+    prompt: prompt(),
+    completer: (line: string) => (hmp ? [[], line] : completer.complete(line, parser.inTransaction)),
   });
-  const run = async (line: string) => {
-    let cmd;
-    try {
-      cmd = parseShellLine(line);
-    } catch (e) {
-      return out(`error: ${(e as Error).message}`);
+  const out = (s: string) => {
+    if (tty) {
+      // Print above the line being typed, then redraw it.
+      process.stdout.write(`\r\x1b[K${s}\n`);
+    } else process.stdout.write(s + '\n');
+  };
+  if (tty) {
+    out(hmp ? `Welcome to the HMP shell (qmpmux)!\nConnected to QEMU ${v.major}.${v.minor}.${v.micro}\n` : `Welcome to the QMP low-level shell (qmpmux)!\nConnected to QEMU ${v.major}.${v.minor}.${v.micro}\n`);
+    rl.on('history', (h: string[]) => {
+      try {
+        writeFileSync(historyFile, h.slice(0, HISTORY_MAX).reverse().join('\n') + '\n', { mode: 0o600 });
+      } catch {
+        /* an unwritable history file is not worth failing a shell over */
+      }
+    });
+    // Ctrl-C: drop the line being typed (and a transaction being built), keep the shell.
+    rl.on('SIGINT', () => {
+      parser.reset();
+      (rl as unknown as { line: string }).line = '';
+      process.stdout.write('^C\n');
+      rl.setPrompt(prompt());
+      rl.prompt();
+    });
+  }
+
+  let waiter: ((m: { raw: string; value: JsonPlain } | undefined) => void) | undefined;
+  let closedFlag = false;
+  qmp.messages$.subscribe({
+    next: (m) => {
+      const raw = m.raw.toString('utf8');
+      log('<', raw);
+      const value = m.value as Record<string, JsonPlain>;
+      if ('event' in value) {
+        out(show(m.value, raw));
+        if (tty) rl.prompt(true);
+        return;
+      }
+      const w = waiter;
+      waiter = undefined;
+      w?.({ raw, value: m.value });
+    },
+    complete: () => {
+      closedFlag = true;
+      waiter?.(undefined);
+    },
+  });
+
+  let failed = 0;
+  const run = async (line: string): Promise<void> => {
+    let cmd: ShellCommand | undefined;
+    if (hmp) {
+      cmd = line.trim() ? { command: 'human-monitor-command', args: { 'command-line': line.trim() } } : undefined;
+    } else {
+      try {
+        cmd = parser.parse(line);
+      } catch (e) {
+        failed++;
+        return out(`Error while parsing command line: ${(e as Error).message}`);
+      }
     }
     if (!cmd) return;
-    if (tty) appendFileSync(HISTORY, line.trim() + '\n');
     // Like qmp-shell: commands go without an id, and the reply is printed exactly as received.
     const text = 'raw' in cmd ? cmd.raw : `{"execute": ${serializeQemu(cmd.command)}${cmd.args ? `, "arguments": ${serializeQemu(cmd.args)}` : ''}}`;
-    const done = new Promise<void>((r) => (rawWaiter = r));
+    if (verbose) out(pretty && !('raw' in cmd) ? JSON.stringify(JSON.parse(text), null, 4) : text);
+    const reply = new Promise<{ raw: string; value: JsonPlain } | undefined>((r) => (waiter = r));
+    log('>', text);
     qmp.sendRaw(Buffer.from(text, 'utf8'));
-    await Promise.race([done, closed]);
+    const m = await reply;
+    if (!m) return;
+    const value = m.value as Record<string, JsonPlain>;
+    if ('error' in value) failed++;
+    if (hmp && typeof value.return === 'string') {
+      const s = value.return.replace(/\r\n/g, '\n');
+      if (s) process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+    } else if (hmp && 'error' in value) {
+      out(`Error: ${(value.error as { desc?: string }).desc ?? ''}`);
+    } else out(show(m.value, m.raw));
   };
+
   if (tty) rl.prompt();
   for await (const line of rl) {
-    if (qmp.closed) break;
+    if (closedFlag) break;
     await run(line);
-    if (tty) rl.prompt();
+    if (closedFlag) break;
+    if (tty) {
+      rl.setPrompt(prompt());
+      rl.prompt();
+    }
   }
+  if (closedFlag) {
+    process.stderr.write(`qmpmux shell: connection to ${address} closed\n`);
+    failed++;
+  } else if (parser.inTransaction) {
+    process.stderr.write('qmpmux shell: input ended inside transaction( … ): not sent\n');
+    failed++;
+  }
+  if (tty) process.stdout.write('\n');
+  rl.close();
   qmp.close();
-  return 0;
+  return failed && !tty ? 1 : 0;
 }

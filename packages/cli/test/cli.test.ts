@@ -78,7 +78,7 @@ describe('qmpmux serve (managed QEMU) and qmpmux shell', () => {
     serve.stderr!.on('data', (d) => (log += d));
     await waitFor(() => /managed QEMU under watchdog pid/.test(log), 15_000, 'startup');
     const r = await run(['shell', `unix:${sock}`], 'query-status\nstop\n{"execute":"cont","id":7}\nquery-command-line-options option=machine\nnope\n');
-    assert.equal(r.code, 0, r.err);
+    assert.equal(r.code, 1, 'exit 1: one command (nope) failed; ' + r.err);
     const lines = r.out.trim().split('\n');
     assert.equal(lines[0], '{"return": {"status": "running", "singlestep": false, "running": true}}');
     assert.ok(lines.some((l) => /"event": "STOP"/.test(l)));
@@ -127,7 +127,22 @@ describe('shell line parsing', () => {
     assert.deepEqual(parseShellLine('device_del id=net0'), { command: 'device_del', args: { id: 'net0' } });
     assert.deepEqual(parseShellLine('x a=1 b=true c=[1] d.e=f'), { command: 'x', args: { a: 1, b: true, c: [1], d: { e: 'f' } } });
     assert.deepEqual(parseShellLine('{"execute":"stop"}'), { raw: '{"execute":"stop"}' });
-    assert.throws(() => parseShellLine('x novalue'), /expected key=value/);
+    assert.throws(() => parseShellLine('x novalue'), /Expected a key=value pair, got 'novalue'/);
+  });
+  it("qmp-shell's grammar: quoted values with spaces, duplicate keys, transaction blocks", async () => {
+    const { ShellParser } = await import('../src/grammar.ts');
+    assert.deepEqual(parseShellLine('human-monitor-command command-line="info version"'), { command: 'human-monitor-command', args: { 'command-line': 'info version' } });
+    assert.deepEqual(parseShellLine("x a='it is' b=\"q\\\"x\" c=\"1\""), { command: 'x', args: { a: 'it is', b: 'q"x', c: '1' } });
+    assert.throws(() => parseShellLine('x a=1 a=2'), /Cannot set "a" multiple times/);
+    assert.throws(() => parseShellLine('x a=1 a.b=2'), /Cannot use "a" as both leaf and non-leaf key/);
+    const p = new ShellParser();
+    assert.equal(p.parse('transaction('), undefined);
+    assert.equal(p.inTransaction, true);
+    assert.equal(p.parse('block-dirty-bitmap-add node=n0 name=b0'), undefined);
+    assert.deepEqual(p.parse('abort )'), { command: 'transaction', args: { actions: [{ type: 'block-dirty-bitmap-add', data: { node: 'n0', name: 'b0' } }, { type: 'abort', data: {} }] } });
+    assert.equal(p.inTransaction, false);
+    p.parse('transaction(');
+    assert.throws(() => p.parse(') x'), /Unexpected input after close of Transaction sub-shell/);
   });
 });
 
