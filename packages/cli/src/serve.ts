@@ -2,6 +2,7 @@
 import { DEFAULT_LIMITS, Proxy, createLogger, loadConfig, resolvePlugins, parseConfig, type LogLevel, type Logger, type QmpmuxConfig } from '@qmpmux/core';
 import { MetricsRegistry, startHttp, type HttpEndpoint } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
+import { npmLauncher, watchLauncher } from './launcher.ts';
 import { parseArgs, UsageError } from './args.ts';
 import { DEFAULT_QEMU_ARGS, DEFAULT_QEMU_BINARY, ManagedQemu } from './qemu.ts';
 
@@ -89,6 +90,7 @@ export async function serve(argv: string[]): Promise<number> {
   log.info(`upstream ${upstream}${qemu ? ` (managed QEMU under watchdog pid ${qemu.pid})` : ''}`);
   const onHup = () => void reload(proxy, opts.config as string | undefined, withFlags, cfg, log);
   process.on('SIGHUP', onHup);
+  let unwatch = () => {};
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
       log.info(`${sig}: shutting down`);
@@ -96,7 +98,11 @@ export async function serve(argv: string[]): Promise<number> {
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    // Started by npx/npm exec: stop when that npm process is killed (launcher.ts).
+    const launcher = npmLauncher();
+    if (launcher !== undefined) unwatch = watchLauncher(launcher, () => onSignal(`npm (pid ${launcher}) exited`));
   });
+  unwatch();
   process.off('SIGHUP', onHup);
   await http?.close();
   await proxy.stop();
