@@ -3,16 +3,15 @@
 // e2e/test/introspection.test.ts.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { JsonPlain } from '@qmpmux/protocol';
 import { collectOwnCommands, extendIntrospection, extendQmpSchema, extendQueryCommands } from '../src/introspection.ts';
 import type { OwnCommandInfo } from '../src/own-command.ts';
+import { qapiDataDir } from '@qmpmux/qapi';
 
-const here = dirname(fileURLToPath(import.meta.url));
 type Entry = { name: string; 'meta-type': string; [k: string]: any };
-const recorded = JSON.parse(readFileSync(resolve(here, '../../../../shared/qapi/qemu-7.2-query-qmp-schema.json'), 'utf8')) as Entry[];
+const recorded = JSON.parse(readFileSync(resolve(qapiDataDir, 'qemu-7.2-query-qmp-schema.json'), 'utf8')) as Entry[];
 
 describe('own commands in introspection', () => {
   it('collects declarations in plugin order, each name once (the first wins)', () => {

@@ -7,6 +7,7 @@ import {
   defaultSchema,
   parseSchemaFile,
   qapiDataDir,
+  qapiFromShared,
   QapiError,
   resolveSchema,
   type DefinitionMeta,
@@ -137,7 +138,11 @@ describe('QEMU 7.2 schema (qemu-7.2/qapi-schema.json)', () => {
   });
 });
 
-describe('misc.json (a recent QEMU, qmp-example form, indentation lost)', () => {
+// ../shared's misc.json is a later QEMU's than 7.2 (other doc texts, the qmp-example form): without
+// ../shared there is no such file to read, and these tests say so instead of passing on other data.
+const NO_RECENT_MISC = qapiFromShared ? false : "needs ../shared's misc.json (a later QEMU's than Debian's 7.2)";
+
+describe('misc.json (a recent QEMU, qmp-example form, indentation lost)', { skip: NO_RECENT_MISC }, () => {
   const file = resolve(qapiDataDir, 'misc.json');
   let parsed: ParsedSchema;
   let model: Model;
