@@ -6,7 +6,7 @@ import { serve, SERVE_USAGE } from './serve.ts';
 import { shell, SHELL_USAGE } from './shell.ts';
 import { events, EVENTS_USAGE } from './events.ts';
 import { clients, CLIENTS_USAGE } from './clients.ts';
-import { auditCommand, AUDIT_USAGE } from '@qmpmux/plugin-hmp-audit';
+import { auditCommand, AUDIT_USAGE } from '@qmpmux/audit-log';
 
 export interface Subcommand {
   summary: string;

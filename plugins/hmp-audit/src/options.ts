@@ -21,10 +21,7 @@
  *   }
  */
 import { ConfigError, validate as v, type JsonPlain } from '@qmpmux/core';
-import { loadKey } from './log/chain.ts';
-import type { LogFormat } from './log/codec.ts';
-import type { FsyncPolicy } from './log/writer.ts';
-import { normalizeHmpName } from './hmp.ts';
+import { loadKey, normalizeHmpName, type FsyncPolicy, type LogFormat } from '@qmpmux/audit-log';
 import { parsePath, type RedactRule } from './redact.ts';
 import type { Rule } from './rules.ts';
 

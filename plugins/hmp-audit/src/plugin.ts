@@ -15,10 +15,8 @@
  */
 import { hostname } from 'node:os';
 import { peerRecord, refuse, type ClientInfo, type CommandContext, type CommandVerdict, type JsonPlain, type Plugin, type PluginContext, type PluginDefinition, type ReplyContext } from '@qmpmux/core';
-import { recordString, recordValue } from './log/canonical.ts';
-import { AuditWriteError } from './log/errors.ts';
-import { AuditWriter } from './log/writer.ts';
-import { classifyHmpText, parseHmp, redactHmpLine } from './hmp.ts';
+import { AuditWriteError, AuditWriter, parseHmp, recordString, recordValue } from '@qmpmux/audit-log';
+import { classifyHmpText, redactHmpLine } from './hmp.ts';
 import { validateOptions, type HmpAuditOptions } from './options.ts';
 import { compileRedactions, DEFAULT_REDACTIONS, redactArguments } from './redact.ts';
 import { Policy, type Decision } from './rules.ts';

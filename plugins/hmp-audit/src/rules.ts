@@ -4,7 +4,7 @@
  * is refused unless the principal is an operator, anything else is allowed. The default can be turned
  * off (`destructiveDefault: false`), leaving everything no rule denies allowed.
  */
-import { matchHmpName, normalizeHmpName } from './hmp.ts';
+import { matchHmpName, normalizeHmpName } from '@qmpmux/audit-log';
 
 /**
  * HMP commands refused by default to non-operators (QEMU 7.2 names; aliases resolve before matching):

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { startQemu, type TestQemu } from '@qmpmux/e2e';
-import type { AuditRecord } from '../src/index.ts';
+import type { AuditRecord } from '@qmpmux/audit-log';
 import { records, tempDir } from './helpers.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');

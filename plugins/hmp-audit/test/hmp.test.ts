@@ -2,7 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '@qmpmux/core';
-import { DESTRUCTIVE, Policy, classifyHmpText, compileRedactions, DEFAULT_REDACTIONS, normalizeHmpName, parseHmp, redactArguments, redactHmpLine, validateOptions } from '../src/index.ts';
+import { normalizeHmpName, parseHmp } from '@qmpmux/audit-log';
+import { DESTRUCTIVE, Policy, classifyHmpText, compileRedactions, DEFAULT_REDACTIONS, redactArguments, redactHmpLine, validateOptions } from '../src/index.ts';
 
 describe('parseHmp', () => {
   const cases: [string, string, string?, string?][] = [

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { QmpClient, QmpError } from '@qmpmux/client';
 import type { PluginDefinition, PluginSpec } from '@qmpmux/core';
 import { startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2e';
-import { hmpAuditPlugin, verifyFiles, type AuditRecord } from '../src/index.ts';
+import { verifyFiles, type AuditRecord } from '@qmpmux/audit-log';
+import { hmpAuditPlugin } from '../src/index.ts';
 import { records, tempDir } from './helpers.ts';
 
 const tmp = tempDir();

@@ -5,7 +5,7 @@
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeRecords, detectFormat, type AuditRecord, type LogFormat } from './codec.ts';
-import { matchHmpName, normalizeHmpName } from '../hmp.ts';
+import { matchHmpName, normalizeHmpName } from './hmp-names.ts';
 import { listSegments, readEnds } from './files.ts';
 import { orderFiles, readLogFile } from './read.ts';
 

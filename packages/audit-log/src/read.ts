@@ -1,6 +1,6 @@
 /** Reading whole log files for verify, show and convert: decode every record and put files in chain order. */
 import { readFileSync } from 'node:fs';
-import { decodeRecords, detectFormat, type Decoded, type LogFormat } from './codec.ts';
+import { decodeRecords, detectFormat, type AuditRecord, type Decoded, type LogFormat } from './codec.ts';
 
 export interface LogFile {
   file: string;
@@ -39,4 +39,11 @@ export function orderFiles(files: LogFile[]): LogFile[] {
     .map((f, i) => ({ f, i, k: key(f) }))
     .sort((a, b) => a.k - b.k || a.i - b.i)
     .map((x) => x.f);
+}
+
+/** Every complete record of one file, in file order (a torn or unreadable record is skipped). */
+export function readRecords(file: string): AuditRecord[] {
+  const out: AuditRecord[] = [];
+  for (const d of readLogFile(file).items) if (d.ok) out.push(d.record);
+  return out;
 }

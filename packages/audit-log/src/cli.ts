@@ -5,10 +5,10 @@
  *   qmpmux audit convert --to json|msgpack IN OUT
  * Exit status: 0 fine, 1 the chain is broken or a file cannot be read, 2 usage.
  */
-import { loadKey } from './log/chain.ts';
-import { convertFile } from './log/convert.ts';
-import { parseTime, show, type ShowFilter } from './log/show.ts';
-import { verifyFiles } from './log/verify.ts';
+import { loadKey } from './chain.ts';
+import { convertFile } from './convert.ts';
+import { parseTime, show, type ShowFilter } from './show.ts';
+import { verifyFiles } from './verify.ts';
 
 export const AUDIT_USAGE = `usage: qmpmux audit verify [--key-file FILE | --key-env VAR] FILE...
        qmpmux audit show [--principal P] [--since T] [--until T] [--command C] [--json] [--follow] FILE...
