@@ -169,6 +169,15 @@ export class Proxy implements ProxyApi {
   get upstreamState$(): Observable<UpstreamState> {
     return this.link.state$;
   }
+  get upstreamState(): UpstreamState {
+    return this.link.state;
+  }
+  get upstreamAddress(): string {
+    return this.opts.upstream;
+  }
+  get listenerAddresses(): readonly string[] {
+    return this.listeners.map((l) => l.bound);
+  }
   get upstreamVersion(): JsonPlain | undefined {
     return this.link.version;
   }

@@ -177,6 +177,12 @@ export interface ProxyApi {
   /** Every event, after the onEvent hooks ran, in order. */
   readonly events$: Observable<QmpEvent>;
   readonly upstreamState$: Observable<UpstreamState>;
+  /** The link's state now. */
+  readonly upstreamState: UpstreamState;
+  /** QEMU's QMP address as configured (`unix:PATH`, `tcp:HOST:PORT`). */
+  readonly upstreamAddress: string;
+  /** Where clients connect, as bound (`unix:PATH`, `tcp:127.0.0.1:4445`, `ws://…`); empty before start. */
+  readonly listenerAddresses: readonly string[];
   /** query-version's return from the current link. */
   readonly upstreamVersion: JsonPlain | undefined;
   /**

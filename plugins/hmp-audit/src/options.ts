@@ -21,20 +21,15 @@
  *   }
  */
 import { ConfigError, validate as v, type JsonPlain } from '@qmpmux/core';
-import { loadKey, normalizeHmpName, type FsyncPolicy, type LogFormat } from '@qmpmux/audit-log';
+import { loadKey, normalizeHmpName, type WriterOptions } from '@qmpmux/audit-log';
 import { parsePath, type RedactRule } from './redact.ts';
 import type { Rule } from './rules.ts';
 
-export interface HmpAuditOptions {
-  path: string;
-  format: LogFormat;
-  fsync: FsyncPolicy;
-  batchMaxRecords: number;
-  batchMaxDelayMs: number;
-  rotateBytes: number;
+/** The log's own options (as the audit-log writer takes them) and the plugin's. */
+export interface HmpAuditOptions extends Omit<WriterOptions, 'log' | 'key' | 'fileMode'> {
   key: Buffer | undefined;
-  failClosed: boolean;
   fileMode: number;
+  failClosed: boolean;
   rules: Rule[];
   operators: string[];
   unauthenticatedIsOperator: boolean;

@@ -1,0 +1,88 @@
+/**
+ * Start a real nats-server with JetStream (Debian's `nats-server`, 2.9), one per test: its own store
+ * dir and ports. `kill9()` and `restart()` keep the store, to test outages and durability.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const NATS_SERVER_BINARY = process.env.QMPMUX_TEST_NATS ?? 'nats-server';
+
+export interface TestNats {
+  /** `nats://127.0.0.1:PORT`. */
+  readonly url: string;
+  readonly port: number;
+  /** The JetStream store directory (kept across kill9/restart). */
+  readonly storeDir: string;
+  readonly pid: number;
+  /** SIGKILL and wait for the exit. */
+  kill9(): Promise<void>;
+  /** Start again (same port, same store) and wait until JetStream answers. Kills first if running. */
+  restart(): Promise<void>;
+  /** Kill and remove the store. */
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1 (bound then released). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startNats(opts: { args?: string[] } = {}): Promise<TestNats> {
+  const dir = mkdtempSync(join(tmpdir(), 'qmpmux-nats-'));
+  const storeDir = join(dir, 'store');
+  const port = await freePort();
+  const monitor = await freePort();
+  let proc!: ChildProcess;
+  const launch = async () => {
+    proc = spawn(NATS_SERVER_BINARY, ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port), '-m', String(monitor), ...(opts.args ?? [])], {
+      stdio: ['ignore', 'ignore', process.env.QMPMUX_TEST_LOG === 'debug' ? 'inherit' : 'ignore'],
+    });
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`nats-server exited with ${proc.exitCode}`);
+      try {
+        const r = await fetch(`http://127.0.0.1:${monitor}/healthz?js-enabled-only=true`);
+        if (r.ok) return;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline) throw new Error('nats-server did not become healthy in 15 s');
+      await sleep(20);
+    }
+  };
+  const kill9 = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGKILL');
+    await exited;
+  };
+  await launch();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    storeDir,
+    get pid() {
+      return proc.pid!;
+    },
+    kill9,
+    async restart() {
+      await kill9();
+      await launch();
+    },
+    async stop() {
+      await kill9();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
