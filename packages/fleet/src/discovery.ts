@@ -163,6 +163,7 @@ export class Discovery {
     if (this.stopped) return;
     this.follow();
     const found = new Map<string, Found>();
+    const seen = new Set<string>();
     let files: string[] = [];
     try {
       files = await readdir(this.dir);
@@ -173,6 +174,7 @@ export class Discovery {
       if (!minimatch(file, this.opts.config.glob, { dot: false })) continue;
       const st = await lstat(`${this.dir}/${file}`).catch(() => undefined);
       if (!st?.isSocket()) continue;
+      seen.add(file);
       const name = parse(file).name;
       if (!VM_NAME.test(name)) {
         this.warnOnce(`name:${file}`, `discovery: ${file}: ${JSON.stringify(name)} is not a VM name (1 to 64 of A-Z a-z 0-9 _ . -): skipped`);
@@ -187,8 +189,8 @@ export class Discovery {
     if (this.stopped) return;
     this.found = found;
     for (const [name, identity] of [...this.ignored]) if (found.get(name)?.identity !== identity) this.ignored.delete(name);
-    const keys = new Set([...found.values()].flatMap((f) => [`name:${f.file}`, `twice:${f.file}`, `skip:${f.file}`, `fail:${f.file}`]));
-    for (const k of [...this.warned]) if (!k.startsWith('dir:') && !keys.has(k)) this.warned.delete(k);
+    // Warnings are forgotten with their files (a file that comes back is warned about again).
+    for (const k of [...this.warned]) if (!k.startsWith('dir:') && !seen.has(k.slice(k.indexOf(':') + 1))) this.warned.delete(k);
     if (files.length) this.warned.delete(`dir:${this.dir}`);
     const specs: VmSpec[] = [];
     for (const [name, f] of found) {

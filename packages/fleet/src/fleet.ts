@@ -26,10 +26,12 @@ export interface FleetOptions {
   warmUp?: number;
 }
 
+/** A running VM: the same object for as long as its Proxy runs (a plugin reload updates `spec`). */
 export interface RunningVm {
   readonly spec: VmSpec;
   readonly proxy: Proxy;
 }
+type Entry = { spec: VmSpec; readonly proxy: Proxy };
 
 /** A refused change, with the catalog refusal the control socket answers. */
 export class FleetError extends Error {
@@ -54,7 +56,7 @@ export interface SyncReport {
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export class Fleet {
-  private readonly vms = new Map<string, RunningVm>();
+  private readonly vms = new Map<string, Entry>();
   private chain: Promise<unknown> = Promise.resolve();
   private warmUp: number;
   private stopping = false;
@@ -106,6 +108,9 @@ export class Fleet {
    * problem throws a ConfigError naming the field, changing nothing; plugin reloads are all or nothing
    * too (rolled back when one fails). Without it (discovery), a bad spec is skipped with a warning.
    * A config VM takes its name over from a VM of another origin; other origins skip names in use.
+   * An atomic sync gives every VM it keeps its plugin options again, changed or not (so files they
+   * name, such as token files, are read again, as a single-VM reload does); otherwise only VMs whose
+   * options changed are reloaded.
    */
   sync(origin: VmOrigin, specs: readonly VmSpec[], { atomic }: { atomic: boolean }): Promise<SyncReport> {
     return this.serial(() => this.syncNow(origin, specs, atomic));
@@ -164,7 +169,7 @@ export class Fleet {
       await proxy.stop();
       throw new FleetError(refuse('VM_START_FAILED', spec.name, message(e)));
     }
-    const vm: RunningVm = { spec, proxy };
+    const vm: Entry = { spec, proxy };
     this.vms.set(spec.name, vm);
     this.opts.onStarted?.(vm);
     this.opts.log.info(`VM '${spec.name}' started (${spec.origin})`, { upstream: spec.proxy.upstream, listen: proxy.listenerAddresses });
@@ -203,17 +208,17 @@ export class Fleet {
     }
     // 2. Plan.
     const removed = this.list().filter((vm) => mine(vm) && !wanted.has(vm.spec.name));
-    const reload: [RunningVm, VmSpec][] = [];
-    const restart: [RunningVm, VmSpec][] = [];
+    const reload: [Entry, VmSpec][] = [];
+    const restart: [Entry, VmSpec][] = [];
     const add: VmSpec[] = [];
     for (const spec of wanted.values()) {
       const cur = this.vms.get(spec.name);
       if (!cur) add.push(spec);
       else if (!mine(cur) || difference(cur.spec, spec) === 'restart') restart.push([cur, spec]);
-      else reload.push([cur, spec]);
+      else if (atomic || difference(cur.spec, spec) === 'plugins') reload.push([cur, spec]);
     }
     // 3. Plugin options, all or nothing (in atomic mode).
-    const done: [RunningVm, VmSpec][] = [];
+    const done: [Entry, VmSpec][] = [];
     for (const [vm, spec] of reload) {
       try {
         await vm.proxy.reload(spec.proxy.plugins);
@@ -229,7 +234,7 @@ export class Fleet {
     }
     for (const [vm, spec] of done) {
       if (difference(vm.spec, spec) === 'plugins') report.reloaded.push(spec.name);
-      this.vms.set(spec.name, { spec, proxy: vm.proxy });
+      vm.spec = spec;
     }
     // 4. Stops first (they free listener addresses), then starts.
     for (const vm of removed) {
