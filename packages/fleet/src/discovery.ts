@@ -53,7 +53,7 @@ export class Discovery {
   /** Liveness watches of the discovered VMs that run. */
   private readonly watches = new Map<string, { vm: RunningVm; sub: Subscription; timer?: NodeJS.Timeout }>();
 
-  constructor(private readonly opts: DiscoveryOptions) {}
+  constructor(private opts: DiscoveryOptions) {}
 
   get dir(): string {
     return this.opts.config.dir;
@@ -74,6 +74,18 @@ export class Discovery {
     this.watcher = undefined;
     await this.scanning;
     for (const name of [...this.watches.keys()]) this.unwatch(name);
+  }
+
+  /** New settings (a config reload): scan now, applying them to the discovered VMs (sync: only changes). */
+  async reconfigure(config: DiscoverConfig, spec: DiscoveryOptions['spec']): Promise<void> {
+    if (config.dir !== this.dir) {
+      this.watcher?.close();
+      this.watcher = undefined;
+      this.found.clear();
+      this.ignored.clear();
+    }
+    this.opts = { ...this.opts, config, spec };
+    await this.scan();
   }
 
   /** A discovered VM was removed by hand: leave its socket alone until it is created again. */

@@ -93,6 +93,11 @@ export class Fleet {
     });
   }
 
+  /** What starting `spec` would refuse, checked without starting it (throws ConfigError naming the field). */
+  validate(spec: VmSpec): void {
+    Proxy.validate(this.options(spec));
+  }
+
   /** Stop one VM: its listeners close (unix sockets unlinked), its clients are closed. False when there is none. */
   remove(name: string, why: string): Promise<boolean> {
     return this.serial(async () => {
