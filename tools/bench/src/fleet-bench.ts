@@ -10,11 +10,12 @@
  *       qmpmux's fd count and RSS at the start and the end
  *   (5) BENCH_IDLE_CLIENTS idle negotiated clients on one VM: RSS per client
  *   (6) fan-out: STOP reaching the last of BENCH_FANOUT negotiated clients, median of BENCH_FANOUT_RUNS
+ * Memory is read after a full GC (gc-on-signal.cjs preloaded into qmpmux), so it compares live data.
  * Not a test: `npm run bench:fleet`. A quick smoke run (< 1 min):
  *   BENCH_VMS=10 BENCH_N=300 BENCH_WARMUP=300 BENCH_NOISY=10 BENCH_CHURN_S=5 BENCH_IDLE_CLIENTS=500 BENCH_FANOUT=100 BENCH_FANOUT_RUNS=5 npm run bench:fleet
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -68,12 +69,25 @@ function writeConfig(file: string, n: number, limits: Record<string, number> = {
   const vms = Array.from({ length: n }, (_, i) => ({ name: `vm${i + 1}`, upstream: `unix:${qmp(i + 1)}`, listen: [`unix:${sock(i + 1)}`], limits }));
   writeFileSync(file, JSON.stringify({ vms, log: 'warn', limits: { maxVms: Math.max(VMS, 1) } }));
 }
+const memFile = join(dir, 'memory.json');
 async function startMux(file: string, n: number): Promise<ChildProcess> {
-  const mux = spawn(process.execPath, [BIN, 'serve', '--config', file], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, QMPMUX_WARMUP: '0' } });
+  const argv = ['--expose-gc', '--require', join(here, 'gc-on-signal.cjs'), BIN, 'serve', '--config', file];
+  const mux = spawn(process.execPath, argv, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, QMPMUX_WARMUP: '0', BENCH_MEM_FILE: memFile } });
   children.push(mux);
   await until(() => Array.from({ length: n }, (_, i) => sock(i + 1)).every(existsSync), 'qmpmux listening');
   return mux;
 }
+/** qmpmux's memory after a full GC (gc-on-signal.cjs): RSS from /proc, and V8's heap in use. */
+async function memory(pid: number): Promise<{ rss: number; heap: number }> {
+  rmSync(memFile, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  await until(() => existsSync(memFile), 'memory figures');
+  await sleep(100);
+  const m = JSON.parse(readFileSync(memFile, 'utf8')) as NodeJS.MemoryUsage;
+  return { rss: rss(pid), heap: m.heapUsed + m.external };
+}
+const mem = (m: { rss: number; heap: number }) => `RSS ${mib(m.rss)} (heap ${mib(m.heap)})`;
+
 async function stopMux(mux: ChildProcess): Promise<void> {
   const exited = new Promise((r) => mux.once('exit', r));
   mux.kill('SIGTERM');
@@ -110,9 +124,9 @@ async function latency(path: string, count = N, warmup = WARMUP): Promise<{ cold
 const fmt = (l: { p50: number; p99: number }) => `p50 ${us(l.p50)} p99 ${us(l.p99)}`;
 const ratio = (a: { p50: number; p99: number }, b: { p50: number; p99: number }) => `p50 ${x(a.p50, b.p50)} p99 ${x(a.p99, b.p99)}`;
 
-/** Every VM in a (connect, negotiate, 10 commands, leave) loop for `seconds`; samples qmpmux's fds and RSS. */
+/** Every VM in a (connect, negotiate, 10 commands, leave) loop for `seconds`; samples qmpmux's fds and RSS (first and last after GC). */
 async function churn(pid: number, seconds: number): Promise<{ loops: number; samples: { t: number; fds: number; rss: number }[] }> {
-  const samples = [{ t: 0, fds: fdCount(pid), rss: rss(pid) }];
+  const samples = [{ t: 0, fds: fdCount(pid), rss: (await memory(pid)).rss }];
   const end = Date.now() + seconds * 1000;
   let loops = 0;
   const sampler = setInterval(() => samples.push({ t: (Date.now() - end) / 1000 + seconds, fds: fdCount(pid), rss: rss(pid) }), (seconds * 1000) / 4);
@@ -131,7 +145,7 @@ async function churn(pid: number, seconds: number): Promise<{ loops: number; sam
   );
   clearInterval(sampler);
   await sleep(SETTLE_MS);
-  samples.push({ t: seconds + SETTLE_MS / 1000, fds: fdCount(pid), rss: rss(pid) });
+  samples.push({ t: seconds + SETTLE_MS / 1000, fds: fdCount(pid), rss: (await memory(pid)).rss });
   return { loops, samples };
 }
 
@@ -167,15 +181,16 @@ async function main(): Promise<void> {
   const alone = await latency(sock(1));
   const idle1 = await openMany(() => sock(1), 1);
   await sleep(SETTLE_MS);
-  const rss1 = rss(pid);
+  const m1 = await memory(pid);
   writeConfig(file, VMS);
   mux.kill('SIGHUP');
   await until(() => Array.from({ length: VMS }, (_, i) => sock(i + 1)).every(existsSync), 'all VMs listening');
   const idleAll = [...idle1, ...(await openMany((i) => sock(i + 2), VMS - 1))];
   await sleep(SETTLE_MS);
-  const rssAll = rss(pid);
+  const mAll = await memory(pid);
   const among = await latency(sock(1));
-  console.log(`(1) RSS                        1 VM ${mib(rss1)} | ${VMS} VMs ${mib(rssAll)} | per idle VM with a client ${mib((rssAll - rss1) / Math.max(VMS - 1, 1))} (target ≤ 2 MiB)`);
+  const perVm = (k: 'rss' | 'heap') => kib((mAll[k] - m1[k]) / Math.max(VMS - 1, 1));
+  console.log(`(1) memory after GC            1 VM ${mem(m1)} | ${VMS} VMs ${mem(mAll)} | per idle VM with a client: RSS ${perVm('rss')}, heap ${perVm('heap')} (target ≤ 2 MiB)`);
   console.log(`(2) query-status on vm1, cold   direct ${fmt(directLat.cold)} | alone ${fmt(alone.cold)} | with ${VMS - 1} idle VMs ${fmt(among.cold)}`);
   console.log(`    warm                       direct ${fmt(directLat.warm)} | alone ${fmt(alone.warm)} | with ${VMS - 1} idle VMs ${fmt(among.warm)}`);
   console.log(`    ratios (warm)              among/alone ${ratio(among.warm, alone.warm)} (target ≤ 1.10x) | alone/direct ${ratio(alone.warm, directLat.warm)} | among/direct ${ratio(among.warm, directLat.warm)}`);
@@ -199,7 +214,7 @@ async function main(): Promise<void> {
   const ch = await churn(pid, CHURN_S);
   const first = ch.samples[0]!;
   const last = ch.samples.at(-1)!;
-  console.log(`(4) churn                      ${ch.loops} loops in ${CHURN_S} s (${(ch.loops / CHURN_S).toFixed(0)}/s) | fds ${first.fds} → ${last.fds} | RSS ${mib(first.rss)} → ${mib(last.rss)} (${x(last.rss, first.rss)}) | samples ${ch.samples.map((s) => `${s.t.toFixed(0)}s:${s.fds}fd/${(s.rss / MiB).toFixed(0)}M`).join(' ')}`);
+  console.log(`(4) churn                      ${ch.loops} loops in ${CHURN_S} s (${(ch.loops / CHURN_S).toFixed(0)}/s) | fds ${first.fds} → ${last.fds} | RSS after GC ${mib(first.rss)} → ${mib(last.rss)} (${x(last.rss, first.rss)}) | samples ${ch.samples.map((s) => `${s.t.toFixed(0)}s:${s.fds}fd/${(s.rss / MiB).toFixed(0)}M`).join(' ')}`);
   for (const c of idleAll) c.close();
   await stopMux(mux);
 
@@ -209,11 +224,11 @@ async function main(): Promise<void> {
   const trigger = await LineClient.open(direct);
   const base = await openMany(() => sock(1), 1);
   await sleep(SETTLE_MS);
-  const rssBase = rss(one.pid!);
+  const before = await memory(one.pid!);
   const many = await openMany(() => sock(1), IDLE);
   await sleep(SETTLE_MS);
-  const rssMany = rss(one.pid!);
-  console.log(`(5) ${IDLE} idle clients on one VM  RSS ${mib(rssBase)} → ${mib(rssMany)} | per client ${kib((rssMany - rssBase) / IDLE)} (target ≤ 64 KiB) | qmpmux fds ${fdCount(one.pid!)}`);
+  const after = await memory(one.pid!);
+  console.log(`(5) ${IDLE} idle clients on one VM  ${mem(before)} → ${mem(after)} | per client: RSS ${kib((after.rss - before.rss) / IDLE)}, heap ${kib((after.heap - before.heap) / IDLE)} (target ≤ 64 KiB) | qmpmux fds ${fdCount(one.pid!)}`);
   for (const c of many.splice(FANOUT)) c.close();
   await sleep(SETTLE_MS);
   const runs = await fanout(many, trigger, FANOUT_RUNS);
