@@ -53,6 +53,16 @@ export interface SyncReport {
   skipped: { name: string; why: string }[];
 }
 
+/** The listener addresses these VMs hold (listenKey → VM name). */
+function held(vms: readonly RunningVm[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const vm of vms) for (const a of vm.spec.proxy.listen) {
+    const k = listenKey(a);
+    if (k !== undefined) m.set(k, vm.spec.name);
+  }
+  return m;
+}
+
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export class Fleet {
@@ -85,7 +95,7 @@ export class Fleet {
       if (this.vms.has(spec.name)) throw new FleetError(refuse('VM_EXISTS', spec.name));
       if (this.vms.size >= this.opts.maxVms) throw new FleetError(refuse('TOO_MANY_VMS', this.opts.maxVms));
       try {
-        this.check(spec, this.list());
+        this.check(spec, held(this.list()));
       } catch (e) {
         throw new FleetError(refuse('VM_INVALID', message(e)));
       }
@@ -146,15 +156,12 @@ export class Fleet {
     };
   }
 
-  /** What Proxy.create would refuse, and listener addresses another VM (of `others`) holds. */
-  private check(spec: VmSpec, others: readonly RunningVm[]): void {
+  /** What Proxy.create would refuse, and listener addresses another VM holds (`taken`: held()). */
+  private check(spec: VmSpec, taken: ReadonlyMap<string, string>): void {
     Proxy.validate(this.options(spec));
-    const held = new Map<string, string>();
-    for (const vm of others) if (vm.spec.name !== spec.name) for (const a of vm.spec.proxy.listen) held.set(listenKey(a) ?? '', vm.spec.name);
-    held.delete('');
     for (const [i, a] of spec.proxy.listen.entries()) {
-      const owner = held.get(listenKey(a) ?? '');
-      if (owner !== undefined) throw new ConfigError(`${spec.proxy.configPaths?.listen ?? 'listen'}[${i}]`, `${a} is used by VM '${owner}'`);
+      const owner = taken.get(listenKey(a) ?? '');
+      if (owner !== undefined && owner !== spec.name) throw new ConfigError(`${spec.proxy.configPaths?.listen ?? 'listen'}[${i}]`, `${a} is used by VM '${owner}'`);
     }
   }
 
@@ -196,6 +203,7 @@ export class Fleet {
     const wanted = new Map<string, VmSpec>();
     const takeover = (s: VmSpec) => origin === 'config' && this.vms.has(s.name) && !mine(this.vms.get(s.name)!);
     const staying = this.list().filter((vm) => !mine(vm) && !specs.some((s) => s.name === vm.spec.name && takeover(s)));
+    const taken = held(staying);
     for (const spec of specs) {
       try {
         const holder = this.vms.get(spec.name);
@@ -203,7 +211,8 @@ export class Fleet {
           report.skipped.push({ name: spec.name, why: `the name is in use by a VM from ${holder.spec.origin}` });
           continue;
         }
-        this.check(spec, staying);
+        // A running VM that does not change was checked when it started (discovery syncs every scan).
+        if (atomic || !holder || difference(holder.spec, spec) !== 'same') this.check(spec, taken);
         if (staying.length + wanted.size >= this.opts.maxVms) throw new ConfigError('limits.maxVms', `more than ${this.opts.maxVms} VMs in all`);
         wanted.set(spec.name, spec);
       } catch (e) {
