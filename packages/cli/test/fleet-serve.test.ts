@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -189,5 +189,69 @@ describe('qmpmux serve: fleet config errors', () => {
     const eff = JSON.parse(r.stdout);
     assert.deepEqual(eff.discover.listen, ['unix:/run/mux/{name}.sock']);
     assert.equal(eff.discover.dir, '/run/qemu');
+  });
+});
+
+describe('qmpmux serve with discovery', () => {
+  const root = mkdtempSync(join(tmpdir(), 'qmpmux-serve-discover-'));
+  const watched = join(root, 'qemu');
+  const file = join(root, 'qmpmux.json');
+  const control = join(root, 'control.sock');
+  const qemus: TestQemu[] = [];
+  let child: ChildProcess;
+  let stderr = '';
+  const write = (template: string) =>
+    writeFileSync(file, JSON.stringify({ discover: { dir: watched, listen: [`unix:${join(root, template)}`] }, control: `unix:${control}`, limits: { discoverRescanMs: 200 }, log: 'info' }));
+
+  before(async () => {
+    mkdirSync(watched);
+    write('{name}.sock');
+    child = spawn(process.execPath, [BIN, 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, QMPMUX_WARMUP: '0' } });
+    child.stderr!.on('data', (d) => (stderr += d));
+    const deadline = Date.now() + 20_000;
+    while (!/\[qmpmux\] fleet: 0 VM\(s\), discovering in /.test(stderr)) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`qmpmux did not start: ${stderr}`);
+      await sleep(20);
+    }
+  });
+  after(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    for (const qm of qemus) await qm.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const waitFor = async (pred: () => boolean, what: string) => {
+    const deadline = Date.now() + 15_000;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`timed out: ${what}; stderr: ${stderr}`);
+      await sleep(20);
+    }
+  };
+
+  it('a QEMU starting in the directory becomes a VM; SIGHUP moves its listener; remove-vm through the control socket removes it', async () => {
+    qemus.push(await startQemu({ dir: watched, socket: 'web-1.qmp', name: 'web-1' }));
+    await waitFor(() => existsSync(join(root, 'web-1.sock')), 'web-1 discovered');
+    const c = await QmpClient.connect(`unix:${join(root, 'web-1.sock')}`);
+    assert.deepEqual(await c.execute('query-name'), { name: 'web-1' });
+
+    write('mux-{name}.sock');
+    child.kill('SIGHUP');
+    await waitFor(() => existsSync(join(root, 'mux-web-1.sock')), 'web-1 on its new listener');
+    await waitFor(() => c.closed && !existsSync(join(root, 'web-1.sock')), 'the old listener gone');
+    const d = await QmpClient.connect(`unix:${join(root, 'mux-web-1.sock')}`);
+    assert.deepEqual(await d.execute('query-name'), { name: 'web-1' });
+
+    const ctl = await QmpClient.connect(`unix:${control}`);
+    const vms = await ctl.execute<{ name: string; origin: string }[]>('__org.qmpmux_query-vms' as never);
+    assert.deepEqual(vms.map((v) => [v.name, v.origin]), [['web-1', 'discover']]);
+    assert.deepEqual(await ctl.execute('__org.qmpmux_remove-vm' as never, { name: 'web-1' } as never), {});
+    await waitFor(() => d.closed && !existsSync(join(root, 'mux-web-1.sock')), 'web-1 removed');
+    await sleep(600); // three rescans: the socket is still there, and stays ignored
+    assert.equal(existsSync(join(root, 'mux-web-1.sock')), false);
+    ctl.close();
   });
 });
