@@ -17,6 +17,29 @@ import { startQemu, type TestQemu } from '@qmpmux/e2e';
 
 const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/qmpmux.mjs');
 
+/** `qmpmux serve --config FILE` as its own process, once its log matches `ready`; `log()` is its stderr so far. */
+async function serveChild(file: string, ready: RegExp): Promise<{ child: ChildProcess; log: () => string }> {
+  let stderr = '';
+  const child = spawn(process.execPath, [BIN, 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, QMPMUX_WARMUP: '100' } });
+  child.stderr!.on('data', (d) => (stderr += d));
+  const deadline = Date.now() + 20_000;
+  while (!ready.test(stderr)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`qmpmux did not start: ${stderr}`);
+    }
+    await sleep(20);
+  }
+  return { child, log: () => stderr };
+}
+
+async function killChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
 describe('qmpmux serve with a fleet config', () => {
   const dir = mkdtempSync(join(tmpdir(), 'qmpmux-fleet-serve-'));
   const file = join(dir, 'qmpmux.json');
@@ -25,20 +48,20 @@ describe('qmpmux serve with a fleet config', () => {
   const qemus: TestQemu[] = [];
   const q = (n: number) => qemus[n - 1]!.address;
   let child: ChildProcess;
-  let stderr = '';
+  let log: () => string;
   let http = '';
   const entry = (name: string, n: number) => ({ name, upstream: q(n), listen: [`unix:${sock(name)}`] });
   const write = (vms: unknown[], extra: Record<string, unknown> = {}) =>
     writeFileSync(file, JSON.stringify({ vms, control: `unix:${control}`, http: '127.0.0.1:0', log: 'info', plugins: [{ name: 'clients' }], ...extra }));
 
   const hup = async (): Promise<string> => {
-    const from = stderr.length;
+    const from = log().length;
     child.kill('SIGHUP');
     const deadline = Date.now() + 15_000;
     for (;;) {
-      const m = /qmpmux (?:info|error) \[qmpmux\] SIGHUP: configuration [^\n]*\n/.exec(stderr.slice(from));
+      const m = /qmpmux (?:info|error) \[qmpmux\] SIGHUP: configuration [^\n]*\n/.exec(log().slice(from));
       if (m) return m[0];
-      if (Date.now() > deadline) throw new Error(`no reload report; stderr: ${stderr.slice(from)}`);
+      if (Date.now() > deadline) throw new Error(`no reload report; stderr: ${log().slice(from)}`);
       await sleep(20);
     }
   };
@@ -46,22 +69,11 @@ describe('qmpmux serve with a fleet config', () => {
   before(async () => {
     for (let i = 1; i <= 3; i++) qemus.push(await startQemu({ name: `vm${i}` }));
     write([entry('vm1', 1), entry('vm2', 2)]);
-    child = spawn(process.execPath, [BIN, 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, QMPMUX_WARMUP: '100' } });
-    child.stderr!.on('data', (d) => (stderr += d));
-    const deadline = Date.now() + 20_000;
-    while (!/\[qmpmux\] fleet: 2 VM\(s\)/.test(stderr)) {
-      if (child.exitCode !== null) throw new Error(`qmpmux exited: ${stderr}`);
-      if (Date.now() > deadline) throw new Error(`qmpmux did not start: ${stderr}`);
-      await sleep(20);
-    }
-    http = /metrics and health on http:\/\/([^/]+)\/metrics/.exec(stderr)![1]!;
+    ({ child, log } = await serveChild(file, /\[qmpmux\] fleet: 2 VM\(s\)/));
+    http = /metrics and health on http:\/\/([^/]+)\/metrics/.exec(log())![1]!;
   });
   after(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-    }
+    await killChild(child);
     for (const qm of qemus) await qm.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -72,7 +84,7 @@ describe('qmpmux serve with a fleet config', () => {
       assert.deepEqual(await c.execute('query-name'), { name: n });
       c.close();
     }
-    assert.match(stderr, /\[qmpmux:vm2:upstream\] connected to QEMU/);
+    assert.match(log(), /\[qmpmux:vm2:upstream\] connected to QEMU/);
   });
 
   it('reports metrics per VM and is ready when every VM is', async () => {
@@ -199,27 +211,17 @@ describe('qmpmux serve with discovery', () => {
   const control = join(root, 'control.sock');
   const qemus: TestQemu[] = [];
   let child: ChildProcess;
-  let stderr = '';
+  let log: () => string;
   const write = (template: string) =>
     writeFileSync(file, JSON.stringify({ discover: { dir: watched, listen: [`unix:${join(root, template)}`] }, control: `unix:${control}`, limits: { discoverRescanMs: 200 }, log: 'info' }));
 
   before(async () => {
     mkdirSync(watched);
     write('{name}.sock');
-    child = spawn(process.execPath, [BIN, 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, QMPMUX_WARMUP: '0' } });
-    child.stderr!.on('data', (d) => (stderr += d));
-    const deadline = Date.now() + 20_000;
-    while (!/\[qmpmux\] fleet: 0 VM\(s\), discovering in /.test(stderr)) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`qmpmux did not start: ${stderr}`);
-      await sleep(20);
-    }
+    ({ child, log } = await serveChild(file, /\[qmpmux\] fleet: 0 VM\(s\), discovering in /));
   });
   after(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-    }
+    await killChild(child);
     for (const qm of qemus) await qm.stop();
     rmSync(root, { recursive: true, force: true });
   });
@@ -227,7 +229,7 @@ describe('qmpmux serve with discovery', () => {
   const waitFor = async (pred: () => boolean, what: string) => {
     const deadline = Date.now() + 15_000;
     while (!pred()) {
-      if (Date.now() > deadline) throw new Error(`timed out: ${what}; stderr: ${stderr}`);
+      if (Date.now() > deadline) throw new Error(`timed out: ${what}; stderr: ${log()}`);
       await sleep(20);
     }
   };
