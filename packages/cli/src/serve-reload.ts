@@ -48,7 +48,7 @@ async function reload(t: ReloadTarget): Promise<void> {
   try {
     const cfg = configWithFlags(t.file, t.flags);
     if (isFleet(cfg) !== isFleet(t.running)) throw new ConfigError('config', `switching between the single-VM form and the fleet form (vms, discover) needs a restart`);
-    const restart = (['control', 'http', 'log', ...(isFleet(cfg) ? [] : (['upstream', 'listen', 'unixMode', 'limits', 'tls', 'websocket', 'qemu'] as const))] as const).filter(
+    const restart = (['control', 'http', 'log', ...(isFleet(cfg) ? [] : (['name', 'upstream', 'listen', 'unixMode', 'limits', 'tls', 'websocket', 'qemu'] as const))] as const).filter(
       (k) => JSON.stringify(cfg[k]) !== JSON.stringify(t.running[k]),
     );
     let summary = '';
@@ -62,10 +62,12 @@ async function reload(t: ReloadTarget): Promise<void> {
       summary = describe(report);
       for (const f of report.failed) log.error(`SIGHUP: ${f.error}`);
     } else {
-      const vm = t.fleet.list()[0]!;
+      // The single-VM form's VM (the control socket may have added others beside it).
+      const vm = t.fleet.get(t.running.name);
+      if (!vm) throw new ConfigError('config.name', `VM '${t.running.name}' is not running (removed through the control socket?); restart qmpmux`);
       await vm.proxy.reload(singleSpec(cfg, t.flags, t.upstream!).proxy.plugins);
     }
-    t.running = cfg;
+    t.running = isFleet(cfg) ? cfg : { ...cfg, name: t.running.name };
     if (restart.length) log.warn(`SIGHUP: changes to ${restart.join(', ')} take effect only after a restart`);
     log.info(`SIGHUP: configuration reloaded from ${t.file}${summary}`);
   } catch (e) {

@@ -70,6 +70,7 @@ export async function serve(argv: string[]): Promise<number> {
   const metrics = httpAddress ? new MetricsRegistry() : undefined;
   const detach = new Map<Proxy, () => void>();
   let discovery: Discovery | undefined;
+  // TODO(issue 12 §1): create the one process-wide OutputBudget here and give it to every VM (ProxyOptions.outputBudget, via the Fleet).
   const fleet = new Fleet({
     log,
     maxVms: cfg.fleetLimits.maxVms,

@@ -9,18 +9,7 @@ export { DEFAULT_LIMITS, type Limits } from './limits.ts';
 export { QMPMUX_ERRORS, refuse, errorText, QmpCommandError, UpstreamLostError, type QmpmuxErrorCode, type Refusal } from './errors.ts';
 export { ConfigError } from './config-error.ts';
 export { parseConfig, loadConfig, resolvePlugins, resolvePluginEntries, isFleet, DEFAULT_PLUGINS, type QmpmuxConfig } from './config.ts';
-export {
-  parseVmEntry,
-  checkDistinct,
-  listenKey,
-  DEFAULT_FLEET_LIMITS,
-  DEFAULT_DISCOVER_GLOB,
-  DEFAULT_DISCOVER_LISTEN,
-  type VmConfig,
-  type DiscoverConfig,
-  type FleetLimits,
-  type PluginEntry,
-} from './config-fleet.ts';
+export { parseVmEntry, listenKey, DEFAULT_FLEET_LIMITS, type VmConfig, type DiscoverConfig, type FleetLimits, type PluginEntry } from './config-fleet.ts';
 export { LocalMonitor, type LocalMonitorOptions, type MonitorVersion } from './local-monitor.ts';
 export { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
 export * as validate from './validate.ts';

@@ -77,15 +77,29 @@ async function startMux(file: string, n: number): Promise<ChildProcess> {
   await until(() => Array.from({ length: n }, (_, i) => sock(i + 1)).every(existsSync), 'qmpmux listening');
   return mux;
 }
-/** qmpmux's memory after a full GC (gc-on-signal.cjs): RSS from /proc, and V8's heap in use. */
-async function memory(pid: number): Promise<{ rss: number; heap: number }> {
+interface Inside {
+  rss: number;
+  /** V8's heap in use plus external memory, after GC. */
+  heap: number;
+  /** The event loop's delay since the previous reading (µs). */
+  loopP50: number;
+  loopP99: number;
+  loopMax: number;
+  /** CPU time / wall time since the previous reading. */
+  cpuShare: number;
+}
+/** qmpmux's memory after a full GC (gc-on-signal.cjs), RSS from /proc; its loop delay and CPU since the last reading. */
+async function memory(pid: number): Promise<Inside> {
   rmSync(memFile, { force: true });
   process.kill(pid, 'SIGUSR2');
   await until(() => existsSync(memFile), 'memory figures');
   await sleep(100);
-  const m = JSON.parse(readFileSync(memFile, 'utf8')) as NodeJS.MemoryUsage;
-  return { rss: rss(pid), heap: m.heapUsed + m.external };
+  const m = JSON.parse(readFileSync(memFile, 'utf8')) as NodeJS.MemoryUsage & Inside;
+  return { ...m, rss: rss(pid), heap: m.heapUsed + m.external };
 }
+/** The loop monitor samples with a 1 ms timer: what exceeds 1 ms is the delay. */
+const late = (v: number) => us(Math.max(0, v - 1000));
+const loopOf = (m: Inside) => `loop late p50 ${late(m.loopP50)} p99 ${late(m.loopP99)} max ${late(m.loopMax)}, CPU ${(m.cpuShare * 100).toFixed(0)}%`;
 const mem = (m: { rss: number; heap: number }) => `RSS ${mib(m.rss)} (heap ${mib(m.heap)})`;
 
 async function stopMux(mux: ChildProcess): Promise<void> {
@@ -189,6 +203,7 @@ async function main(): Promise<void> {
   await sleep(SETTLE_MS);
   const mAll = await memory(pid);
   const among = await latency(sock(1));
+  const quietInside = await memory(pid);
   const perVm = (k: 'rss' | 'heap') => kib((mAll[k] - m1[k]) / Math.max(VMS - 1, 1));
   console.log(`(1) memory after GC            1 VM ${mem(m1)} | ${VMS} VMs ${mem(mAll)} | per idle VM with a client: RSS ${perVm('rss')}, heap ${perVm('heap')} (target ≤ 2 MiB)`);
   console.log(`(2) query-status on vm1, cold   direct ${fmt(directLat.cold)} | alone ${fmt(alone.cold)} | with ${VMS - 1} idle VMs ${fmt(among.cold)}`);
@@ -203,11 +218,20 @@ async function main(): Promise<void> {
     noise.stdout!.on('data', (d) => (out += d));
     await until(() => out.includes('ready'), 'noise ready');
     await sleep(500);
+    const t0 = Date.now();
+    await memory(pid);
     const noisy = await latency(sock(1), N, 0);
+    const noisyInside = await memory(pid);
+    // The same machine under the same noise, without qmpmux in the path: vm1's direct monitor.
+    const noisyDirect = await latency(direct, N, 0);
     noise.kill('SIGTERM');
     await until(() => out.includes('cycles'), 'noise stopped');
+    const quietDirect = await latency(direct, N, 0);
     const cycles = Number(/cycles (\d+)/.exec(out)![1]);
-    console.log(`(3) noisy neighbour            vm1 ${fmt(noisy.warm)} while vm2 ran ${cycles} stop/cont cycles to ${NOISY} clients | vs quiet ${ratio(noisy.warm, among.warm)} (target p99 ≤ 1.5x)`);
+    const rate = (cycles / ((Date.now() - t0 + 500) / 1000)).toFixed(0);
+    console.log(`(3) noisy neighbour            vm1 ${fmt(noisy.warm)} while vm2 ran ~${rate} stop/cont cycles/s to ${NOISY} clients | vs quiet ${ratio(noisy.warm, among.warm)} (target p99 ≤ 1.5x)`);
+    console.log(`    inside qmpmux               quiet (2): ${loopOf(quietInside)} | noisy: ${loopOf(noisyInside)}`);
+    console.log(`    the machine itself          vm1 direct under the same noise ${fmt(noisyDirect.warm)} | quiet (after it) ${fmt(quietDirect.warm)} | ratio ${ratio(noisyDirect.warm, quietDirect.warm)}`);
   }
 
   // ---- churn ----

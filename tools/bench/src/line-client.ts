@@ -43,6 +43,11 @@ export class LineClient {
   send(s: string): void {
     this.sock.write(s);
   }
+  /** Read and drop everything from now on, at the least cost (no line splitting). */
+  drain(): void {
+    this.sock.removeAllListeners('data');
+    this.sock.on('data', () => {});
+  }
   close(): void {
     this.sock.destroy();
   }
