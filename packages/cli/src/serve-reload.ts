@@ -22,6 +22,8 @@ export interface ReloadTarget {
   discovery(cfg: QmpmuxConfig): Promise<void>;
   /** The single-VM form's upstream (it does not change on reload). */
   upstream?: string;
+  /** A reload succeeded: `cfg` runs now (the control socket's add-vm takes its defaults from it). */
+  applied?(cfg: QmpmuxConfig): void;
   log: Logger;
 }
 
@@ -68,6 +70,7 @@ async function reload(t: ReloadTarget): Promise<void> {
       await vm.proxy.reload(singleSpec(cfg, t.flags, t.upstream!).proxy.plugins);
     }
     t.running = isFleet(cfg) ? cfg : { ...cfg, name: t.running.name };
+    t.applied?.(t.running);
     if (restart.length) log.warn(`SIGHUP: changes to ${restart.join(', ')} take effect only after a restart`);
     log.info(`SIGHUP: configuration reloaded from ${t.file}${summary}`);
   } catch (e) {

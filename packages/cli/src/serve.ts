@@ -90,6 +90,8 @@ export async function serve(argv: string[]): Promise<number> {
     },
   });
   const s = settingsOf(cfg, AVAILABLE_PLUGINS);
+  /** The top-level settings now (a reload replaces them): VMs added through the control socket take them. */
+  let current = s;
   const specs = fleetForm ? fleetSpecs(cfg, s) : [singleSpec(cfg, opts, upstream!)];
   // Everything that can be refused (plugins, their options, listeners) is checked before QEMU starts.
   for (const spec of specs) fleet.validate(spec);
@@ -124,7 +126,7 @@ export async function serve(argv: string[]): Promise<number> {
     };
     await followDiscovery(cfg);
     if (cfg.control) {
-      control = await startControl(cfg.control, { fleet, spec: (e) => specOf(e, 'control', s), onRemoved: (vm) => discovery?.forget(vm.spec.name), maxClients: cfg.fleetLimits.maxControlClients, version: VERSION, log: log.child('control') });
+      control = await startControl(cfg.control, { fleet, spec: (e) => specOf(e, 'control', current), onRemoved: (vm) => discovery?.forget(vm.spec.name), maxClients: cfg.fleetLimits.maxControlClients, version: VERSION, log: log.child('control') });
     }
     if (metrics && httpAddress) {
       http = await startHttp({ address: httpAddress, proxies: () => fleet.proxies(), metrics });
@@ -132,7 +134,7 @@ export async function serve(argv: string[]): Promise<number> {
     }
     if (fleetForm) log.info(`fleet: ${fleet.size} VM(s)${cfg.discover ? `, discovering in ${cfg.discover.dir}` : ''}${cfg.control ? `, control on ${cfg.control}` : ''}`);
     else log.info(`upstream ${upstream}${qemu ? ` (managed QEMU under watchdog pid ${qemu.pid})` : ''}`);
-    onHup = reloader({ file: opts.config as string | undefined, flags: opts, fleet, running: cfg, discovery: followDiscovery, upstream, log });
+    onHup = reloader({ file: opts.config as string | undefined, flags: opts, fleet, running: cfg, discovery: followDiscovery, upstream, log, applied: (c) => (current = settingsOf(c, AVAILABLE_PLUGINS)) });
   } catch (e) {
     await stop();
     throw e;
