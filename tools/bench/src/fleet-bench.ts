@@ -10,6 +10,8 @@
  *       qmpmux's fd count and RSS at the start and the end
  *   (5) BENCH_IDLE_CLIENTS idle negotiated clients on one VM: RSS per client
  *   (6) fan-out: STOP reaching the last of BENCH_FANOUT negotiated clients, median of BENCH_FANOUT_RUNS
+ * The bench raises its own fd limit (re-running itself under `prlimit --nofile=N:N`) when the soft
+ * limit is below what the clients need; qmpmux inherits it.
  * Memory is read after a full GC (gc-on-signal.cjs preloaded into qmpmux), so it compares live data.
  * Not a test: `npm run bench:fleet`. A quick smoke run (< 1 min):
  *   BENCH_VMS=10 BENCH_N=300 BENCH_WARMUP=300 BENCH_NOISY=10 BENCH_CHURN_S=5 BENCH_IDLE_CLIENTS=500 BENCH_FANOUT=100 BENCH_FANOUT_RUNS=5 npm run bench:fleet
