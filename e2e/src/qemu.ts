@@ -22,13 +22,19 @@ export interface TestQemu {
   stop(): Promise<void>;
 }
 
-export async function startQemu(opts: { args?: string[]; dir?: string } = {}): Promise<TestQemu> {
+/**
+ * `dir`: where its socket goes (default: a new temp dir, removed by stop()); `socket`: the socket's
+ * file name in it (default `qemu.qmp`); `name`: QEMU's `-name` (what `query-name` returns).
+ */
+export async function startQemu(opts: { args?: string[]; dir?: string; socket?: string; name?: string } = {}): Promise<TestQemu> {
+  const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'qmpmux-e2e-'));
-  const socket = join(dir, 'qemu.qmp');
+  const socket = join(dir, opts.socket ?? 'qemu.qmp');
+  const args = [...(opts.name !== undefined ? ['-name', opts.name] : []), ...(opts.args ?? [])];
   let proc!: ChildProcess;
   const launch = async () => {
     rmSync(socket, { force: true });
-    proc = spawn(QEMU_BINARY, ['-M', 'none', '-display', 'none', '-nodefaults', ...(opts.args ?? []), '-qmp', `unix:${socket},server=on,wait=off`], {
+    proc = spawn(QEMU_BINARY, ['-M', 'none', '-display', 'none', '-nodefaults', ...args, '-qmp', `unix:${socket},server=on,wait=off`], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     const deadline = Date.now() + 10_000;
@@ -62,7 +68,8 @@ export async function startQemu(opts: { args?: string[]; dir?: string } = {}): P
     },
     async stop() {
       await kill();
-      rmSync(dir, { recursive: true, force: true });
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+      else rmSync(socket, { force: true });
     },
   };
 }

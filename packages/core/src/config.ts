@@ -13,6 +13,9 @@
  *     "plugins": [ { "name": "clients", "options": {} } ]
  *   }
  *
+ * That is the single-VM form. The fleet form (`vms`, `discover`, `control`; config-fleet.ts) has no
+ * top-level `name`, `upstream`, `listen` or `qemu`: each VM has its own.
+ *
  * `tls` is the material of `tls:` (and `wss://`) listeners: `cert` and `key` are required, `ca` (the CA
  * that signs client certificates) makes the listener ask clients for a certificate, and
  * `requireClientCert` (default: true when `ca` is given) refuses a client without a verified one in
@@ -22,11 +25,12 @@ import { readFileSync } from 'node:fs';
 import type { WsListenOptions } from '@qmpmux/transports';
 import { ConfigError } from './config-error.ts';
 import { parseWebsocketConfig } from './config-websocket.ts';
-import { DEFAULT_LIMITS, type Limits } from './limits.ts';
+import type { Limits } from './limits.ts';
 import type { LogLevel } from './log.ts';
 import type { PluginDefinition } from './types.ts';
-import { DEFAULT_UNIX_MODE, DEFAULT_VM_NAME, VM_NAME } from './vm-name.ts';
+import { DEFAULT_UNIX_MODE, DEFAULT_VM_NAME } from './vm-name.ts';
 import * as v from './validate.ts';
+import { DEFAULT_FLEET_LIMITS, checkVmName, parseDiscover, parseLimits, parsePluginEntries, parseVms, type DiscoverConfig, type FleetLimits, type PluginEntry, type VmConfig } from './config-fleet.ts';
 
 export interface QmpmuxConfig {
   /** The VM's name (single-VM form); default "default". */
@@ -40,17 +44,32 @@ export interface QmpmuxConfig {
   tls?: { cert: string; key: string; ca?: string; requireClientCert: boolean };
   /** Options of `ws://`/`wss://` listeners (config-websocket.ts). */
   websocket?: WsListenOptions;
-  /** The plugins, in order; DEFAULT_PLUGINS when the config has no `plugins` key (`[]` means none). */
-  plugins: { name: string; options: unknown }[];
+  /** The plugins, in order; DEFAULT_PLUGINS when the config has no `plugins` key (`[]` means none). In the fleet form, every VM's default. */
+  plugins: PluginEntry[];
   /** The config named no `plugins`: `plugins` holds the defaults. */
   defaultPlugins: boolean;
   /** Open non-loopback listeners where clients need not authenticate (ProxyOptions.allowUnauthenticated). */
   allowUnauthenticated: boolean;
   /** HOST:PORT of the metrics/health endpoint (packages/metrics); none when absent. */
   http?: string;
+  /** Fleet form: the VMs (config-fleet.ts). */
+  vms?: VmConfig[];
+  /** Fleet form: VMs found as sockets in a directory. */
+  discover?: DiscoverConfig;
+  /** A QMP monitor for the fleet itself (`unix:PATH`): query-vms, add-vm, remove-vm. */
+  control?: string;
+  /** The fleet's bounds, defaults filled in. */
+  fleetLimits: FleetLimits;
 }
 
-const TOP = ['name', 'upstream', 'listen', 'unixMode', 'allowUnauthenticated', 'log', 'limits', 'qemu', 'tls', 'websocket', 'plugins', 'http'] as const;
+/** The config is in the fleet form: `vms` or `discover` (the single-VM form has neither). */
+export function isFleet(cfg: Pick<QmpmuxConfig, 'vms' | 'discover'>): boolean {
+  return cfg.vms !== undefined || cfg.discover !== undefined;
+}
+
+const TOP = ['name', 'upstream', 'listen', 'unixMode', 'allowUnauthenticated', 'log', 'limits', 'qemu', 'tls', 'websocket', 'plugins', 'http', 'vms', 'discover', 'control'] as const;
+/** Top-level fields of the single-VM form only. */
+const SINGLE_ONLY = { name: 'each vms[] entry has its own name', upstream: 'each vms[] entry has its own upstream', listen: 'each vms[] entry has its own listen (discover.listen holds the templates of discovered VMs)', qemu: 'qmpmux starts QEMU itself only in the single-VM form; the fleet form attaches to QEMUs others start' } as const;
 
 /**
  * The plugins of a config without a `plugins` key: a multiplexer's clients each have their own fds
@@ -61,9 +80,11 @@ export const DEFAULT_PLUGINS: readonly string[] = ['fdsets', 'clients'];
 
 export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
   const o = v.object(raw, path, TOP);
-  const limitsIn = o.limits === undefined ? {} : v.object(o.limits, `${path}.limits`, Object.keys(DEFAULT_LIMITS));
-  const limits: Partial<Limits> = {};
-  for (const [k, val] of Object.entries(limitsIn)) limits[k as keyof Limits] = v.int(val, `${path}.limits.${k}`, 0, 1);
+  const fleet = o.vms !== undefined || o.discover !== undefined;
+  if (fleet) {
+    for (const [k, why] of Object.entries(SINGLE_ONLY)) if (o[k] !== undefined) throw new ConfigError(`${path}.${k}`, `not in the fleet form (vms, discover): ${why}`);
+  }
+  const { limits, fleetLimits } = parseLimits(o.limits, `${path}.limits`, true);
   let unixMode = DEFAULT_UNIX_MODE;
   if (o.unixMode !== undefined) {
     if (typeof o.unixMode !== 'string' || !/^0?[0-7]{3}$/.test(o.unixMode)) throw new ConfigError(`${path}.unixMode`, 'expected an octal mode such as "0660"');
@@ -81,8 +102,12 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
     tls = { cert: v.string(t.cert, `${path}.tls.cert`), key: v.string(t.key, `${path}.tls.key`), ca, requireClientCert: v.bool(t.requireClientCert, `${path}.tls.requireClientCert`, ca !== undefined) };
     if (tls.requireClientCert && ca === undefined) throw new ConfigError(`${path}.tls.requireClientCert`, 'needs tls.ca, the CA that signs client certificates');
   }
-  const name = o.name === undefined ? DEFAULT_VM_NAME : v.string(o.name, `${path}.name`);
-  if (!VM_NAME.test(name)) throw new ConfigError(`${path}.name`, `a VM name is 1 to 64 of A-Z a-z 0-9 _ . - (got ${JSON.stringify(name)})`);
+  const name = o.name === undefined ? DEFAULT_VM_NAME : checkVmName(v.string(o.name, `${path}.name`), `${path}.name`);
+  let control: string | undefined;
+  if (o.control !== undefined) {
+    control = v.string(o.control, `${path}.control`);
+    if (!/^unix:./.test(control)) throw new ConfigError(`${path}.control`, 'expected unix:PATH (the control socket is a unix socket, mode 0600)');
+  }
   return {
     name,
     upstream: v.optString(o.upstream, `${path}.upstream`),
@@ -94,15 +119,13 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
     tls,
     websocket: o.websocket === undefined ? undefined : parseWebsocketConfig(o.websocket, `${path}.websocket`),
     http: v.optString(o.http, `${path}.http`),
-    plugins:
-      o.plugins === undefined
-        ? DEFAULT_PLUGINS.map((name) => ({ name, options: {} }))
-        : v.array(o.plugins, `${path}.plugins`, (p, pp) => {
-            const po = v.object(p, pp, ['name', 'options']);
-            return { name: v.string(po.name, `${pp}.name`), options: po.options ?? {} };
-          }),
+    plugins: o.plugins === undefined ? DEFAULT_PLUGINS.map((name) => ({ name, options: {} })) : parsePluginEntries(o.plugins, `${path}.plugins`),
     defaultPlugins: o.plugins === undefined,
     allowUnauthenticated: v.bool(o.allowUnauthenticated, `${path}.allowUnauthenticated`, false),
+    vms: o.vms === undefined ? undefined : parseVms(o.vms, `${path}.vms`),
+    discover: o.discover === undefined ? undefined : parseDiscover(o.discover, `${path}.discover`),
+    control,
+    fleetLimits: { ...DEFAULT_FLEET_LIMITS, ...fleetLimits },
   };
 }
 
@@ -123,10 +146,15 @@ export function loadConfig(file: string): QmpmuxConfig {
 }
 
 /** Resolve configured plugin names against the available definitions. */
-export function resolvePlugins(cfg: QmpmuxConfig, available: readonly PluginDefinition<any>[]): { definition: PluginDefinition<any>; options: unknown }[] {
-  return cfg.plugins.map((p, i) => {
+export function resolvePlugins(cfg: Pick<QmpmuxConfig, 'plugins'>, available: readonly PluginDefinition<any>[]): { definition: PluginDefinition<any>; options: unknown }[] {
+  return resolvePluginEntries(cfg.plugins, available, 'config.plugins');
+}
+
+/** Resolve a list of plugin entries (at `path`, e.g. `config.vms[3].plugins`) against the available definitions. */
+export function resolvePluginEntries(entries: readonly PluginEntry[], available: readonly PluginDefinition<any>[], path: string): { definition: PluginDefinition<any>; options: unknown }[] {
+  return entries.map((p, i) => {
     const def = available.find((d) => d.name === p.name);
-    if (!def) throw new ConfigError(`config.plugins[${i}].name`, `unknown plugin '${p.name}' (available: ${available.map((d) => d.name).join(', ')})`);
+    if (!def) throw new ConfigError(`${path}[${i}].name`, `unknown plugin '${p.name}' (available: ${available.map((d) => d.name).join(', ')})`);
     return { definition: def, options: p.options };
   });
 }

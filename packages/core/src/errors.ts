@@ -18,6 +18,7 @@ export const QMPMUX_ERRORS = {
   QMP_INPUT: { cls: 'GenericError', desc: (qemuText: string) => qemuText },
   CAPABILITIES_FIRST: { cls: 'CommandNotFound', desc: () => "Expecting capabilities negotiation with 'qmp_capabilities'" },
   CAPABILITY_UNAVAILABLE: { cls: 'GenericError', desc: (cap: string) => `Capability ${cap} not available` },
+  CAPABILITIES_DONE: { cls: 'CommandNotFound', desc: () => 'Capabilities negotiation is already complete, command ignored' },
   COMMAND_NOT_FOUND: { cls: 'CommandNotFound', desc: (command: string) => `The command ${command} has not been found` },
   NO_OOB: { cls: 'GenericError', desc: (command: string) => `The command ${command} does not support OOB` },
   ARG_MISSING: { cls: 'GenericError', desc: (path: string) => `Parameter '${path}' is missing` },
@@ -41,6 +42,13 @@ export const QMPMUX_ERRORS = {
   },
   REFUSED: { cls: 'GenericError', desc: (why: string) => `qmpmux: connection refused: ${why}` },
   ARGS_EXCLUSIVE: { cls: 'GenericError', desc: (a: string, b: string) => `Parameters '${a}' and '${b}' are mutually exclusive` },
+
+  // ---- the fleet's control socket (packages/fleet) ---------------------------------------------
+  VM_EXISTS: { cls: 'GenericError', desc: (vm: string) => `qmpmux: a VM named '${vm}' exists already` },
+  VM_NOT_FOUND: { cls: 'GenericError', desc: (vm: string) => `qmpmux: no VM named '${vm}'` },
+  VM_INVALID: { cls: 'GenericError', desc: (problem: string) => `qmpmux: invalid VM: ${problem}` },
+  TOO_MANY_VMS: { cls: 'GenericError', desc: (limit: number) => `qmpmux: too many VMs (maxVms=${limit})` },
+  VM_START_FAILED: { cls: 'GenericError', desc: (vm: string, why: string) => `qmpmux: VM '${vm}' did not start: ${why}` },
 
   // ---- plugins/policy --------------------------------------------------------------------------
   NO_PRINCIPAL_SINCE_RELOAD: {

@@ -54,6 +54,12 @@ export interface ProxyOptions {
    * Listening waits for QEMU for at most `upstreamWaitMs` then.
    */
   warmUp?: number;
+  /**
+   * Where the plugin list and the listen list are in the config, for the paths a ConfigError names
+   * (e.g. `{ plugins: 'config.vms[3].plugins', listen: 'config.vms[3].listen' }`); default `plugins`
+   * and `listen`.
+   */
+  configPaths?: { plugins: string; listen: string };
 }
 
 /** A running plugin with the options it was given (raw, as configured) and took (validated). */
@@ -94,22 +100,34 @@ export class Proxy implements ProxyApi {
 
   /** Build a proxy: check plugin requirements and options (failing now, not at the first command). */
   static async create(opts: ProxyOptions): Promise<Proxy> {
+    const checked = Proxy.validate(opts);
     const p = new Proxy(opts);
-    const specs = opts.plugins ?? [];
-    for (const [i, spec] of specs.entries()) {
-      const def = spec.definition;
-      checkPlacement(specs, i);
-      const raw = spec.options ?? {};
-      const options = def.validate(raw, `plugins[${i}].options`);
+    for (const { definition: def, raw, options } of checked) {
       const plugin = await def.create(options, { name: def.name, vm: p.name, log: p.log.child(def.name), proxy: p, commandPrefix: COMMAND_PREFIX });
       p.loaded.push({ definition: def, plugin, raw, options });
     }
-    p.checkExposure();
     p.host = new PluginHost(
       p.loaded.map((l) => l.plugin),
       p.log.child('plugins'),
     );
     return p;
+  }
+
+  /**
+   * What create() would refuse, checked without creating anything: plugin placement, every plugin's
+   * options, and listeners reachable from other machines without authentication. Throws ConfigError
+   * naming the field (see `configPaths`); returns the validated options.
+   */
+  static validate(opts: ProxyOptions): { definition: PluginDefinition<any>; raw: unknown; options: unknown }[] {
+    const specs = opts.plugins ?? [];
+    const path = opts.configPaths?.plugins ?? 'plugins';
+    const checked = specs.map((spec, i) => {
+      checkPlacement(specs, i, path);
+      const raw = spec.options ?? {};
+      return { definition: spec.definition, raw, options: spec.definition.validate(raw, `${path}[${i}].options`) };
+    });
+    checkExposure(opts, checked);
+    return checked;
   }
 
   /**
@@ -131,14 +149,15 @@ export class Proxy implements ProxyApi {
   private async reloadNow(specs: readonly PluginSpec[]): Promise<void> {
     const names = (list: readonly { definition: PluginDefinition<any> }[]) => list.map((x) => x.definition.name).join(', ') || '(none)';
     if (specs.length !== this.loaded.length || specs.some((sp, i) => sp.definition.name !== this.loaded[i]!.definition.name)) {
-      throw new ConfigError('plugins', `the list of plugins changed (running: ${names(this.loaded)}; new: ${names(specs)}); restart qmpmux to add, remove or reorder plugins`);
+      throw new ConfigError(this.opts.configPaths?.plugins ?? 'plugins', `the list of plugins changed (running: ${names(this.loaded)}; new: ${names(specs)}); restart qmpmux to add, remove or reorder plugins`);
     }
     const next = specs.map((spec, i) => {
       const l = this.loaded[i]!;
       const raw = spec.options ?? {};
-      const options = l.definition.validate(raw, `plugins[${i}].options`);
+      const at = `${this.opts.configPaths?.plugins ?? 'plugins'}[${i}].options`;
+      const options = l.definition.validate(raw, at);
       if (!l.plugin.reconfigure && JSON.stringify(raw) !== JSON.stringify(l.raw)) {
-        throw new ConfigError(`plugins[${i}].options`, `plugin '${l.definition.name}' cannot change its options while running; restart qmpmux`);
+        throw new ConfigError(at, `plugin '${l.definition.name}' cannot change its options while running; restart qmpmux`);
       }
       return { ...l, raw, options };
     });
@@ -226,29 +245,6 @@ export class Proxy implements ProxyApi {
     // No plugins: warm-up commands must not reach an audit log or a policy.
     const none = new PluginHost([], this.log.child('plugins'));
     return new Session(0, conn, { link: this.link, plugins: none, limits: this.limits, log: this.log, onClosed: () => {}, observer: NO_OBSERVER });
-  }
-
-  /**
-   * A listener reachable from other machines must make clients authenticate: TLS (tls:, wss://) with
-   * client certificates required, or a plugin that refuses connections it cannot identify (the policy
-   * plugin without an `unmatched` fallback, e.g. with tokens). Otherwise anyone who can reach it gets
-   * a full monitor — and HMP `migrate "exec:…"` runs a shell command as QEMU's user.
-   */
-  private checkExposure(): void {
-    if (this.opts.allowUnauthenticated) return;
-    const identified = this.loaded.filter((l) => l.definition.authenticates?.(l.options)).map((l) => l.definition.name);
-    for (const addr of this.opts.listen) {
-      const a = parseAddress(addr);
-      if (a.kind === 'unix' || isLoopback(a.host)) continue;
-      const secure = a.kind === 'tls' || (a.kind === 'ws' && a.secure);
-      if (secure && this.opts.tls?.requireClientCert) continue;
-      if (identified.length) continue;
-      const why = secure ? 'TLS without required client certificates' : a.kind === 'tcp' ? 'plain TCP' : 'plain WebSocket';
-      throw new ConfigError(
-        'listen',
-        `${addr} is on a non-loopback address and clients need not authenticate there (${why}, and no plugin identifies clients): require TLS client certificates (tls.ca), configure the policy plugin (e.g. with tokens), listen on loopback or a unix socket, or set "allowUnauthenticated": true`,
-      );
-    }
   }
 
   // ---- life ----------------------------------------------------------------------------------------
@@ -359,15 +355,38 @@ export class Proxy implements ProxyApi {
 }
 
 /**
+ * A listener reachable from other machines must make clients authenticate: TLS (tls:, wss://) with
+ * client certificates required, or a plugin that refuses connections it cannot identify (the policy
+ * plugin without an `unmatched` fallback, e.g. with tokens). Otherwise anyone who can reach it gets
+ * a full monitor — and HMP `migrate "exec:…"` runs a shell command as QEMU's user.
+ */
+function checkExposure(opts: ProxyOptions, plugins: readonly { definition: PluginDefinition<any>; options: unknown }[]): void {
+  if (opts.allowUnauthenticated) return;
+  const identified = plugins.filter((l) => l.definition.authenticates?.(l.options)).map((l) => l.definition.name);
+  for (const [i, addr] of opts.listen.entries()) {
+    const a = parseAddress(addr);
+    if (a.kind === 'unix' || isLoopback(a.host)) continue;
+    const secure = a.kind === 'tls' || (a.kind === 'ws' && a.secure);
+    if (secure && opts.tls?.requireClientCert) continue;
+    if (identified.length) continue;
+    const why = secure ? 'TLS without required client certificates' : a.kind === 'tcp' ? 'plain TCP' : 'plain WebSocket';
+    throw new ConfigError(
+      opts.configPaths ? `${opts.configPaths.listen}[${i}]` : 'listen',
+      `${addr} is on a non-loopback address and clients need not authenticate there (${why}, and no plugin identifies clients): require TLS client certificates (tls.ca), configure the policy plugin (e.g. with tokens), listen on loopback or a unix socket, or set "allowUnauthenticated": true`,
+    );
+  }
+}
+
+/**
  * The placement rules of plugin `i` against the rest of the list: `requires` (configured, earlier),
  * `after` (earlier when configured), `before` (later when configured). Every plugin is checked, so a
  * rule declared by either side of a pair holds.
  */
-function checkPlacement(specs: readonly PluginSpec[], i: number): void {
+function checkPlacement(specs: readonly PluginSpec[], i: number, path: string): void {
   const def = specs[i]!.definition;
   const at = (name: string) => specs.findIndex((s) => s.definition.name === name);
   const fail = (why: string) => {
-    throw new ConfigError(`plugins[${i}]`, why);
+    throw new ConfigError(`${path}[${i}]`, why);
   };
   for (const r of def.requires ?? []) {
     const j = at(r);
@@ -375,10 +394,10 @@ function checkPlacement(specs: readonly PluginSpec[], i: number): void {
   }
   for (const a of def.after ?? []) {
     const j = at(a);
-    if (j > i) fail(`plugin '${def.name}' must come after plugin '${a}' (plugins[${j}]) in the list`);
+    if (j > i) fail(`plugin '${def.name}' must come after plugin '${a}' (${path}[${j}]) in the list`);
   }
   for (const b of def.before ?? []) {
     const j = at(b);
-    if (j >= 0 && j < i) fail(`plugin '${def.name}' must come before plugin '${b}' (plugins[${j}]) in the list`);
+    if (j >= 0 && j < i) fail(`plugin '${def.name}' must come before plugin '${b}' (${path}[${j}]) in the list`);
   }
 }

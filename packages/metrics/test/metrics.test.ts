@@ -62,3 +62,37 @@ test('metrics move with commands and clients; /readyz flips when QEMU dies and c
     await qemu.stop();
   }
 });
+
+test("a VM gone for good: forget() drops its series, another VM's stay", async () => {
+  const q1 = await startQemu();
+  const q2 = await startQemu();
+  const metrics = new MetricsRegistry({ processMetrics: false });
+  const a = await startProxy(q1.address, { name: 'a', observer: metrics.observer('a') });
+  const b = await startProxy(q2.address, { name: 'b', observer: metrics.observer('b') });
+  const detachA = metrics.attach(a.proxy);
+  metrics.attach(b.proxy);
+  try {
+    for (const p of [a, b]) {
+      const c = await RawClient.connect(p.unix);
+      c.send('{"execute":"qmp_capabilities"}{"execute":"query-status","id":1}');
+      await c.reply('1');
+      c.close();
+    }
+    const before = await metrics.text();
+    assert.match(before, /qmpmux_commands_total\{vm="a",/);
+    assert.match(before, /qmpmux_command_duration_seconds_bucket\{le="[^"]+",vm="a",/);
+    await metrics.forget('a'); // still attached: nothing is dropped
+    assert.match(await metrics.text(), /qmpmux_upstream_state\{vm="a",state="ready"\} 1/);
+    detachA();
+    await a.stop();
+    await metrics.forget('a');
+    const after = await metrics.text();
+    assert.doesNotMatch(after, /vm="a"/);
+    assert.match(after, /qmpmux_commands_total\{vm="b",command="query-status",outcome="ok",source="qemu"\} 1/);
+    assert.match(after, /qmpmux_upstream_state\{vm="b",state="ready"\} 1/);
+  } finally {
+    await b.stop();
+    await q1.stop();
+    await q2.stop();
+  }
+});

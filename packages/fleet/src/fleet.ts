@@ -1,0 +1,280 @@
+/**
+ * The VMs of one qmpmux process. Each VM is its own Proxy — its own plugin instances, limits, upstream
+ * link, listeners and clients, its log lines tagged with its name — so nothing one VM does (its QEMU
+ * dying, an event flood, a slow client, a throwing plugin) reaches another.
+ *
+ * Changes run one at a time: add, remove, and sync (a whole set of one origin's VMs applied as a
+ * difference: VMs added, removed, restarted when something other than plugin options changed,
+ * reloaded — Proxy.reload, clients stay — when only plugin options did; VMs of other origins and
+ * their clients are not touched).
+ */
+import { ConfigError, Proxy, listenKey, refuse, type Logger, type Observer, type ProxyOptions, type Refusal } from '@qmpmux/core';
+import { difference, type VmOrigin, type VmSpec } from './vm-spec.ts';
+
+export interface FleetOptions {
+  log: Logger;
+  /** VMs at most (FleetLimits.maxVms). */
+  maxVms: number;
+  /** One VM's logger; default `log.child(name)`. */
+  vmLog?: (name: string) => Logger;
+  /** One VM's metrics observer (packages/metrics). */
+  observer?: (name: string) => Observer;
+  /** A VM started (its listeners open) / is being stopped: metrics follow it, discovery watches it. */
+  onStarted?: (vm: RunningVm) => void;
+  onStopped?: (vm: RunningVm) => void;
+  /** Warm-up commands for the first VM started (ProxyOptions.warmUp): V8's compiled code serves all. */
+  warmUp?: number;
+}
+
+/** A running VM: the same object for as long as its Proxy runs (a plugin reload updates `spec`). */
+export interface RunningVm {
+  readonly spec: VmSpec;
+  readonly proxy: Proxy;
+}
+type Entry = { spec: VmSpec; readonly proxy: Proxy };
+
+/** A refused change, with the catalog refusal the control socket answers. */
+export class FleetError extends Error {
+  constructor(readonly refusal: Refusal) {
+    super(refusal.desc);
+  }
+}
+
+/** What a sync did, by VM name. */
+export interface SyncReport {
+  added: string[];
+  removed: string[];
+  restarted: string[];
+  /** Plugin options changed: Proxy.reload, clients kept. */
+  reloaded: string[];
+  /** Could not start (the VM is not running; a restarted one gets its previous spec back if it can). */
+  failed: { name: string; error: string }[];
+  /** Not applied (sync without `atomic`): invalid, or the name belongs to another origin's VM. */
+  skipped: { name: string; why: string }[];
+}
+
+/** The listener addresses these VMs hold (listenKey → VM name). */
+function held(vms: readonly RunningVm[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const vm of vms) for (const a of vm.spec.proxy.listen) {
+    const k = listenKey(a);
+    if (k !== undefined) m.set(k, vm.spec.name);
+  }
+  return m;
+}
+
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export class Fleet {
+  private readonly vms = new Map<string, Entry>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private warmUp: number;
+  private stopping = false;
+
+  constructor(private readonly opts: FleetOptions) {
+    this.warmUp = opts.warmUp ?? 0;
+  }
+
+  get(name: string): RunningVm | undefined {
+    return this.vms.get(name);
+  }
+  list(): RunningVm[] {
+    return [...this.vms.values()];
+  }
+  proxies(): Proxy[] {
+    return this.list().map((v) => v.proxy);
+  }
+  get size(): number {
+    return this.vms.size;
+  }
+
+  /** Start one VM. Throws FleetError: VM_EXISTS, TOO_MANY_VMS, VM_INVALID (the field named), VM_START_FAILED. */
+  add(spec: VmSpec): Promise<RunningVm> {
+    return this.serial(async () => {
+      if (this.stopping) throw new FleetError(refuse('VM_START_FAILED', spec.name, 'qmpmux is shutting down'));
+      if (this.vms.has(spec.name)) throw new FleetError(refuse('VM_EXISTS', spec.name));
+      if (this.vms.size >= this.opts.maxVms) throw new FleetError(refuse('TOO_MANY_VMS', this.opts.maxVms));
+      try {
+        this.check(spec, held(this.list()));
+      } catch (e) {
+        throw new FleetError(refuse('VM_INVALID', message(e)));
+      }
+      return this.start(spec);
+    });
+  }
+
+  /** What starting `spec` would refuse, checked without starting it (throws ConfigError naming the field). */
+  validate(spec: VmSpec): void {
+    Proxy.validate(this.options(spec));
+  }
+
+  /** Stop one VM: its listeners close (unix sockets unlinked), its clients are closed. False when there is none. */
+  remove(name: string, why: string): Promise<boolean> {
+    return this.serial(async () => {
+      const vm = this.vms.get(name);
+      if (!vm) return false;
+      await this.stopVm(vm, why);
+      return true;
+    });
+  }
+
+  /**
+   * Make `origin`'s VMs be `specs`. `atomic` (a config reload): every spec is checked first and any
+   * problem throws a ConfigError naming the field, changing nothing; plugin reloads are all or nothing
+   * too (rolled back when one fails). Without it (discovery), a bad spec is skipped with a warning.
+   * A config VM takes its name over from a VM of another origin; other origins skip names in use.
+   * An atomic sync gives every VM it keeps its plugin options again, changed or not (so files they
+   * name, such as token files, are read again, as a single-VM reload does); otherwise only VMs whose
+   * options changed are reloaded.
+   */
+  sync(origin: VmOrigin, specs: readonly VmSpec[], { atomic }: { atomic: boolean }): Promise<SyncReport> {
+    return this.serial(() => this.syncNow(origin, specs, atomic));
+  }
+
+  /** Stop every VM (at shutdown); nothing starts afterwards. */
+  stop(): Promise<void> {
+    this.stopping = true;
+    return this.serial(async () => {
+      await Promise.all(this.list().map((vm) => this.stopVm(vm, 'qmpmux is shutting down')));
+    });
+  }
+
+  // ---- inside -----------------------------------------------------------------------------------
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  private options(spec: VmSpec): ProxyOptions {
+    return {
+      ...spec.proxy,
+      log: this.opts.vmLog?.(spec.name) ?? this.opts.log.child(spec.name),
+      observer: this.opts.observer?.(spec.name),
+      // TODO(issue 12 §1, outputBudget): pass the process-wide ProxyOptions.outputBudget here once core has it.
+    };
+  }
+
+  /** What Proxy.create would refuse, and listener addresses another VM holds (`taken`: held()). */
+  private check(spec: VmSpec, taken: ReadonlyMap<string, string>): void {
+    Proxy.validate(this.options(spec));
+    for (const [i, a] of spec.proxy.listen.entries()) {
+      const owner = taken.get(listenKey(a) ?? '');
+      if (owner !== undefined && owner !== spec.name) throw new ConfigError(`${spec.proxy.configPaths?.listen ?? 'listen'}[${i}]`, `${a} is used by VM '${owner}'`);
+    }
+  }
+
+  private async start(spec: VmSpec): Promise<RunningVm> {
+    const opts = this.options(spec);
+    const warmUp = this.warmUp;
+    this.warmUp = 0;
+    let proxy: Proxy;
+    try {
+      proxy = await Proxy.create({ ...opts, warmUp });
+    } catch (e) {
+      throw new FleetError(refuse('VM_START_FAILED', spec.name, message(e)));
+    }
+    try {
+      await proxy.start();
+    } catch (e) {
+      await proxy.stop();
+      throw new FleetError(refuse('VM_START_FAILED', spec.name, message(e)));
+    }
+    const vm: Entry = { spec, proxy };
+    this.vms.set(spec.name, vm);
+    this.opts.onStarted?.(vm);
+    this.opts.log.info(`VM '${spec.name}' started (${spec.origin})`, { upstream: spec.proxy.upstream, listen: proxy.listenerAddresses });
+    return vm;
+  }
+
+  private async stopVm(vm: RunningVm, why: string): Promise<void> {
+    if (this.vms.get(vm.spec.name) === vm) this.vms.delete(vm.spec.name);
+    this.opts.onStopped?.(vm);
+    await vm.proxy.stop();
+    this.opts.log.info(`VM '${vm.spec.name}' stopped: ${why}`);
+  }
+
+  private async syncNow(origin: VmOrigin, specs: readonly VmSpec[], atomic: boolean): Promise<SyncReport> {
+    const report: SyncReport = { added: [], removed: [], restarted: [], reloaded: [], failed: [], skipped: [] };
+    if (this.stopping) return report;
+    const mine = (vm: RunningVm) => vm.spec.origin === origin;
+    // 1. Check everything before changing anything.
+    const wanted = new Map<string, VmSpec>();
+    const takeover = (s: VmSpec) => origin === 'config' && this.vms.has(s.name) && !mine(this.vms.get(s.name)!);
+    const staying = this.list().filter((vm) => !mine(vm) && !specs.some((s) => s.name === vm.spec.name && takeover(s)));
+    const taken = held(staying);
+    for (const spec of specs) {
+      try {
+        const holder = this.vms.get(spec.name);
+        if (holder && !mine(holder) && !takeover(spec)) {
+          report.skipped.push({ name: spec.name, why: `the name is in use by a VM from ${holder.spec.origin}` });
+          continue;
+        }
+        // A running VM that does not change was checked when it started (discovery syncs every scan).
+        if (atomic || !holder || difference(holder.spec, spec) !== 'same') this.check(spec, taken);
+        if (staying.length + wanted.size >= this.opts.maxVms) throw new ConfigError('limits.maxVms', `more than ${this.opts.maxVms} VMs in all`);
+        wanted.set(spec.name, spec);
+      } catch (e) {
+        if (atomic) throw e;
+        report.skipped.push({ name: spec.name, why: message(e) });
+      }
+    }
+    // 2. Plan.
+    const removed = this.list().filter((vm) => mine(vm) && !wanted.has(vm.spec.name));
+    const reload: [Entry, VmSpec][] = [];
+    const restart: [Entry, VmSpec][] = [];
+    const add: VmSpec[] = [];
+    for (const spec of wanted.values()) {
+      const cur = this.vms.get(spec.name);
+      if (!cur) add.push(spec);
+      else if (!mine(cur) || difference(cur.spec, spec) === 'restart') restart.push([cur, spec]);
+      else if (atomic || difference(cur.spec, spec) === 'plugins') reload.push([cur, spec]);
+    }
+    // 3. Plugin options, all or nothing (in atomic mode).
+    const done: [Entry, VmSpec][] = [];
+    for (const [vm, spec] of reload) {
+      try {
+        await vm.proxy.reload(spec.proxy.plugins);
+        done.push([vm, spec]);
+      } catch (e) {
+        if (!atomic) {
+          report.failed.push({ name: spec.name, error: message(e) });
+          continue;
+        }
+        for (const [old] of done.reverse()) await old.proxy.reload(old.spec.proxy.plugins).catch((e2: unknown) => this.opts.log.error(`VM '${old.spec.name}': rollback of plugin options failed: ${message(e2)}`));
+        throw e;
+      }
+    }
+    for (const [vm, spec] of done) {
+      if (difference(vm.spec, spec) === 'plugins') report.reloaded.push(spec.name);
+      vm.spec = spec;
+    }
+    // 4. Stops first (they free listener addresses), then starts.
+    for (const vm of removed) {
+      await this.stopVm(vm, origin === 'discover' ? 'its socket is gone' : `no longer in the ${origin}`);
+      report.removed.push(vm.spec.name);
+    }
+    await Promise.all(restart.map(([vm]) => this.stopVm(vm, 'its configuration changed')));
+    await Promise.all([
+      ...restart.map(async ([vm, spec]) => {
+        try {
+          await this.start(spec);
+          report.restarted.push(spec.name);
+        } catch (e) {
+          report.failed.push({ name: spec.name, error: message(e) });
+          if (mine(vm)) await this.start(vm.spec).catch(() => {}); // the previous one back, if it can
+        }
+      }),
+      ...add.map(async (spec) => {
+        try {
+          await this.start(spec);
+          report.added.push(spec.name);
+        } catch (e) {
+          report.failed.push({ name: spec.name, error: message(e) });
+        }
+      }),
+    ]);
+    return report; // skipped and failed VMs are the caller's to report
+  }
+}
