@@ -54,8 +54,8 @@ describe('own commands in introspection', () => {
   it("the grown reply's content parses (what plugins' onReply and the query cache see), its bytes keep QEMU's", () => {
     // QEMU writes the id last: {"return": …, "id": N}.
     const m = classifyLine(Buffer.from('{"return": [{"name": "stop"}], "id": 3}'));
-    assert.equal(m.kind, 'reply');
-    const grown = extendReply('query-commands', (m as { reply: never }).reply, [{ name: '__org.qmpmux_a' }])!;
+    assert.ok(m.kind === 'reply');
+    const grown = extendReply('query-commands', m.reply, [{ name: '__org.qmpmux_a' }])!;
     assert.deepEqual(grown.reply.result(), { return: [{ name: 'stop' }, { name: '__org.qmpmux_a' }] });
     assert.equal(grown.reply.forClient('"x"').toString(), '{"return": [{"name": "stop"}, {"name": "__org.qmpmux_a"}], "id": "x"}\r\n');
     assert.equal(grown.reply.forClient(undefined).toString(), '{"return": [{"name": "stop"}, {"name": "__org.qmpmux_a"}]}\r\n');
