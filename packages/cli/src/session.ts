@@ -18,8 +18,6 @@ export interface SessionOptions {
   verbose: boolean;
   /** -l: append `> sent` and `< received` lines to this file. */
   logfile: string | undefined;
-  /** Where every line of output goes (a terminal prints it above the prompt). */
-  print(text: string): void;
 }
 
 type Message = { raw: string; value: Record<string, JsonPlain> };
@@ -32,12 +30,15 @@ export class ShellSession {
   closed = false;
   /** Called once when the connection closes. */
   onClose: () => void = () => {};
+  /** Where every line of output goes (a terminal prints it above the prompt). */
+  print: (text: string) => void = (text) => void process.stdout.write(text + '\n');
   /** Replies still awaited for the line being run, and where they go. */
   private expected = 0;
   private gotReply: ((m: Message | undefined) => void) | undefined;
   /** While completion data loads through the same connection, its replies are not the user's. */
   private quietDepth = 0;
 
+  /** Subscribe at once: connect without negotiating, then negotiate(), so no early event is missed. */
   constructor(
     private readonly qmp: QmpClient,
     private readonly opts: SessionOptions,
@@ -55,6 +56,11 @@ export class ShellSession {
   /** True while a command waits for its reply. */
   get busy(): boolean {
     return this.gotReply !== undefined;
+  }
+
+  /** qmp_capabilities (its reply is not the user's). */
+  async negotiate(): Promise<void> {
+    await this.quietly(() => this.qmp.execute('qmp_capabilities'));
   }
 
   /** Run `fn` (completion loading) without taking its replies for the user's. */
@@ -82,13 +88,13 @@ export class ShellSession {
         if (cmd && 'raw' in cmd) replies = countMessages(cmd.raw);
       } catch (e) {
         this.failed++;
-        return this.opts.print(`Error while parsing command line: ${(e as Error).message}`);
+        return this.print(`Error while parsing command line: ${(e as Error).message}`);
       }
       if (!cmd) return;
       // As qmp-shell: no id, and the reply is printed exactly as received.
       text = 'raw' in cmd ? cmd.raw : `{"execute": ${serializeQemu(cmd.command)}${cmd.args ? `, "arguments": ${serializeQemu(cmd.args)}` : ''}}`;
     }
-    if (this.opts.verbose) this.opts.print(this.opts.pretty ? prettyIfJson(text) : text);
+    if (this.opts.verbose) this.print(this.opts.pretty ? prettyIfJson(text) : text);
     this.log('>', text);
     this.expected = replies;
     const done = new Promise<void>((resolve) => {
@@ -111,7 +117,7 @@ export class ShellSession {
 
   private onMessage(m: Message): void {
     this.log('<', m.raw);
-    if ('event' in m.value) return this.opts.print(this.show(m));
+    if ('event' in m.value) return this.print(this.show(m));
     if (this.quietDepth > 0) return;
     // A reply nobody waits for (a raw line with more messages than it seemed) is still shown.
     if (this.gotReply) this.gotReply(m);
@@ -123,10 +129,10 @@ export class ShellSession {
     const ret = m.value.return;
     if (this.opts.hmp && typeof ret === 'string') {
       const s = ret.replace(/\r\n/g, '\n').replace(/\n$/, '');
-      if (s) this.opts.print(s);
+      if (s) this.print(s);
     } else if (this.opts.hmp && 'error' in m.value) {
-      this.opts.print(`Error: ${(m.value.error as { desc?: string }).desc ?? ''}`);
-    } else this.opts.print(this.show(m));
+      this.print(`Error: ${(m.value.error as { desc?: string }).desc ?? ''}`);
+    } else this.print(this.show(m));
   }
 
   private show(m: Message): string {

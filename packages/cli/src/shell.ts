@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { QmpClient, QmpError } from '@qmpmux/client';
 import { checkAddress, parseArgs, UsageError } from './args.ts';
 import { HISTORY_MAX } from './history.ts';
-import { ShellSession, type SessionOptions } from './session.ts';
+import { ShellSession } from './session.ts';
 import { runTerminal } from './terminal.ts';
 
 export { parseShellLine } from './grammar.ts';
@@ -73,28 +73,37 @@ export async function shell(argv: string[]): Promise<number> {
   const token = process.env.QMPMUX_TOKEN;
   let qmp: QmpClient;
   try {
-    qmp = await QmpClient.connect(address, { negotiate, websocket: token ? { token } : undefined });
+    // Negotiated below, once the session listens: an event right after negotiation is not lost.
+    qmp = await QmpClient.connect(address, { negotiate: false, websocket: token ? { token } : undefined });
   } catch (e) {
     // Refused before the greeting (qmpmux: no principal, QEMU unavailable): say why.
     const why = e instanceof QmpError ? e.desc : (e as Error).message;
     process.stderr.write(`qmpmux shell: cannot connect to ${address}: ${why}\n`);
     return 1;
   }
-  const session = { hmp: opts.hmp === true, pretty: opts.pretty === true, verbose: opts.verbose === true, logfile };
+  const hmp = opts.hmp === true;
+  const session = new ShellSession(qmp, { hmp, pretty: opts.pretty === true, verbose: opts.verbose === true, logfile });
   try {
+    if (negotiate) {
+      try {
+        await session.negotiate();
+      } catch (e) {
+        process.stderr.write(`qmpmux shell: ${address}: qmp_capabilities: ${e instanceof QmpError ? e.desc : (e as Error).message}\n`);
+        return 1;
+      }
+    }
     if (process.stdin.isTTY && process.stdout.isTTY) {
       const historyFile = (opts.history as string | undefined) ?? process.env.QMPMUX_HISTORY ?? join(homedir(), '.qmpmux_history');
-      return await runTerminal(qmp, { ...session, historyFile, negotiated: negotiate, address });
+      return await runTerminal(qmp, session, { hmp, historyFile, negotiated: negotiate, address });
     }
-    return await runPiped(qmp, session, address);
+    return await runPiped(session, address);
   } finally {
     qmp.close();
   }
 }
 
 /** stdin is not a terminal: each line is run in turn, its replies printed; 1 if any line failed. */
-async function runPiped(qmp: QmpClient, opts: Omit<SessionOptions, 'print'>, address: string): Promise<number> {
-  const session = new ShellSession(qmp, { ...opts, print: (text) => void process.stdout.write(text + '\n') });
+async function runPiped(session: ShellSession, address: string): Promise<number> {
   const rl = createInterface({ input: process.stdin, terminal: false });
   for await (const line of rl) {
     await session.run(line);

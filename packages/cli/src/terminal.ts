@@ -11,9 +11,10 @@ import { createInterface, cursorTo, clearScreenDown, moveCursor, type Interface 
 import type { QmpClient } from '@qmpmux/client';
 import { Completer } from './complete.ts';
 import { HistoryFile, HISTORY_MAX } from './history.ts';
-import { ShellSession, type SessionOptions } from './session.ts';
+import type { ShellSession } from './session.ts';
 
-export interface TerminalOptions extends Omit<SessionOptions, 'print'> {
+export interface TerminalOptions {
+  hmp: boolean;
   historyFile: string;
   /** -N: completion is loaded once the user's own qmp_capabilities succeeds. */
   negotiated: boolean;
@@ -23,7 +24,7 @@ export interface TerminalOptions extends Omit<SessionOptions, 'print'> {
 /** readline's fields that printing above the prompt needs (stable since Node 12, not in its types). */
 type Readline = Interface & { line: string; cursor: number; prevRows?: number };
 
-export async function runTerminal(qmp: QmpClient, opts: TerminalOptions): Promise<number> {
+export async function runTerminal(qmp: QmpClient, session: ShellSession, opts: TerminalOptions): Promise<number> {
   const out = process.stdout;
   const history = new HistoryFile(opts.historyFile);
   const completer = new Completer();
@@ -40,7 +41,7 @@ export async function runTerminal(qmp: QmpClient, opts: TerminalOptions): Promis
     rl.prevRows = 0;
     rl.prompt(true);
   };
-  const session = new ShellSession(qmp, { ...opts, print });
+  session.print = print;
   const loadCompletion = () => session.quietly(() => (opts.hmp ? completer.loadHmp(qmp) : completer.load(qmp)));
   if (opts.negotiated) await loadCompletion();
 
