@@ -2,7 +2,8 @@
  * What `qmpmux shell` does with one line, whether it came from a terminal or a pipe: parse it
  * (grammar.ts; in HMP mode wrap it in human-monitor-command), send it as qmp-shell does (no id), wait
  * for its reply and print it — exactly as received, pretty with -p, HMP's text with -H — with -v the
- * command before it and with -l both in the log file. Events are printed as they arrive.
+ * command before it and with -l both in the log file (not the shell's own negotiation and completion
+ * queries). Events are printed as they arrive.
  */
 import { appendFileSync } from 'node:fs';
 import type { QmpClient } from '@qmpmux/client';
@@ -116,9 +117,10 @@ export class ShellSession {
   }
 
   private onMessage(m: Message): void {
+    // The shell's own commands (negotiation, completion data) are not the user's traffic.
+    if (this.quietDepth > 0 && !('event' in m.value)) return;
     this.log('<', m.raw);
     if ('event' in m.value) return this.print(this.show(m));
-    if (this.quietDepth > 0) return;
     // A reply nobody waits for (a raw line with more messages than it seemed) is still shown.
     if (this.gotReply) this.gotReply(m);
     else this.printReply(m);
