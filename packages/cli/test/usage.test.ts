@@ -13,7 +13,9 @@ const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], {
 
 describe('qmpmux usage and errors', () => {
   it('--help of qmpmux and of every command: exit 0, a usage text', () => {
-    for (const args of [['--help'], ...Object.keys(COMMANDS).map((c) => [c, '--help'])]) {
+    const each = Object.keys(COMMANDS).flatMap((c) => [[c, '--help'], [c, '-h'], ['help', c]]);
+    const subcommands = ['verify', 'show', 'convert'].map((s) => ['audit', s, '--help']);
+    for (const args of [['--help'], ['-h'], ['help'], ...each, ...subcommands, ['shell', '-H', '--help'], ['events', 'unix:/x', '--help']]) {
       const r = run(...args);
       assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, /usage: qmpmux/, args.join(' '));
@@ -34,10 +36,33 @@ describe('qmpmux usage and errors', () => {
         ['serve', '--config', join(dir, 'missing.json')],
         ['serve', '--check-config', bad],
         ['serve', '--log', 'loud'],
+        ['serve', '--check-config', join(dir, 'missing.json')],
+        ['serve', 'extra'],
+        ['shell'],
+        ['shell', '-x', 'unix:/x'],
+        ['shell', '-l'],
+        ['shell', '-l', join(dir, 'no-such-dir', 'log'), 'unix:/x'],
+        ['shell', 'unix:/x', 'extra'],
+        ['shell', 'tcp:host:99999'],
+        ['events'],
+        ['events', '--regex', 'unix:/x'],
+        ['events', '--event', '(', '--regex', 'unix:/x'],
+        ['events', '--timeout', 'soon', 'unix:/x'],
+        ['events', '--pretty=yes', 'unix:/x'],
+        ['clients', '--jsn', 'unix:/x'],
+        ['clients', 'ws://'],
+        ['audit', 'frobnicate'],
       ];
       for (const args of cases) {
         const r = run(...args);
         assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status}, stderr ${r.stderr}`);
+        assert.doesNotMatch(r.stderr, /    at /, `${args.join(' ')}: no stack trace`);
+        assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line, got ${r.stderr}`);
+      }
+      // Not a usage error but a failure (nothing listening): one line too, exit 1.
+      for (const args of [['shell', `unix:${join(dir, 'none.sock')}`], ['events', `unix:${join(dir, 'none.sock')}`], ['clients', 'tcp:127.0.0.1:1']]) {
+        const r = run(...args);
+        assert.equal(r.status, 1, `${args.join(' ')}: exit ${r.status}, stderr ${r.stderr}`);
         assert.doesNotMatch(r.stderr, /    at /, `${args.join(' ')}: no stack trace`);
         assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line, got ${r.stderr}`);
       }
