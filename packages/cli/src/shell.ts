@@ -105,6 +105,8 @@ export async function shell(argv: string[]): Promise<number> {
 /** stdin is not a terminal: each line is run in turn, its replies printed; 1 if any line failed. */
 async function runPiped(session: ShellSession, address: string): Promise<number> {
   const rl = createInterface({ input: process.stdin, terminal: false });
+  // Closed while waiting for input (`tail -f cmds | qmpmux shell …`): stop reading.
+  session.onClose = () => rl.close();
   for await (const line of rl) {
     await session.run(line);
     if (session.closed) break;

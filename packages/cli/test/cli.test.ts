@@ -9,20 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { parseShellLine } from '../src/shell.ts';
+import { BIN, runCli } from './run-cli.ts';
 
-const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/qmpmux.mjs');
-
-function run(args: string[], input?: string): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) => res({ code, out, err }));
-    p.stdin.end(input ?? '');
-  });
-}
+const run = (args: string[], input?: string) => runCli(args, input);
 
 function alive(pid: number): boolean {
   try {

@@ -21,6 +21,7 @@ interface Running {
 
 function start(args: string[]): Running {
   const p = spawn(process.execPath, [BIN, 'events', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  setTimeout(() => p.kill('SIGKILL'), 30_000).unref(); // a guard: the test then fails, not hangs
   let out = '';
   let err = '';
   p.stdout.on('data', (d) => (out += d));

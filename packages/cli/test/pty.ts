@@ -137,6 +137,7 @@ export function spawnPty(argv: string[], env: NodeJS.ProcessEnv): PtyProcess {
   });
   proc.stderr!.on('data', (d) => (raw += d));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  setTimeout(() => proc.kill('SIGKILL'), 60_000).unref(); // a guard: the test then fails, not hangs
   return {
     proc,
     exited,

@@ -15,6 +15,7 @@ export interface CliResult {
 export function runCli(args: string[], input = '', env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
   return new Promise((res) => {
     const p = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
+    setTimeout(() => p.kill('SIGKILL'), 60_000).unref(); // a guard: the test then fails, not hangs
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));
