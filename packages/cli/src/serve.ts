@@ -5,6 +5,7 @@ import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { npmLauncher, watchLauncher } from './launcher.ts';
 import { parseArgs, UsageError } from './args.ts';
 import { DEFAULT_QEMU_ARGS, DEFAULT_QEMU_BINARY, ManagedQemu } from './qemu.ts';
+import { checkQemuBinary, checkServeConfig, checkServeFlags } from './serve-check.ts';
 
 export { AVAILABLE_PLUGINS };
 
@@ -41,6 +42,7 @@ const rank = (name: string) => {
 export async function serve(argv: string[]): Promise<number> {
   const { opts, rest } = parseArgs(argv, { values: ['upstream', 'config', 'qemu-binary', 'log', 'http', 'check-config'], repeat: ['listen', 'plugin', 'qemu-arg'] });
   if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
+  checkServeFlags(opts);
   if (opts['check-config'] !== undefined && opts.config !== undefined) throw new UsageError('give --check-config FILE or --config FILE, not both');
   if (opts.log !== undefined && !LOG_LEVELS.includes(opts.log as string)) throw new UsageError(`--log must be one of ${LOG_LEVELS.join(', ')}, got '${String(opts.log)}'`);
   if (opts['check-config'] !== undefined) {
@@ -55,11 +57,13 @@ export async function serve(argv: string[]): Promise<number> {
     return c;
   };
   withFlags(cfg);
+  checkServeConfig(cfg);
   const log = createLogger('qmpmux', ((opts.log as string) ?? cfg.log ?? process.env.QMPMUX_LOG ?? 'info') as LogLevel);
   const listen = (opts.listen as string[] | undefined) ?? (cfg.listen.length ? cfg.listen : ['unix:qmpmux.sock']);
   let upstream = (opts.upstream as string | undefined) ?? cfg.upstream;
   let qemu: ManagedQemu | undefined;
   if (!upstream) {
+    checkQemuBinary(opts['qemu-binary'] as string | undefined, cfg.qemu?.binary);
     qemu = new ManagedQemu((opts['qemu-binary'] as string) ?? cfg.qemu?.binary ?? DEFAULT_QEMU_BINARY, (opts['qemu-arg'] as string[]) ?? cfg.qemu?.args ?? DEFAULT_QEMU_ARGS, log.child('qemu'));
     upstream = qemu.upstream;
   }
@@ -84,7 +88,11 @@ export async function serve(argv: string[]): Promise<number> {
   let http: HttpEndpoint | undefined;
   if (metrics && httpAddress) {
     metrics.attach(proxy);
-    http = await startHttp({ address: httpAddress, proxies: () => [proxy], metrics });
+    http = await startHttp({ address: httpAddress, proxies: () => [proxy], metrics }).catch(async (e) => {
+      await proxy.stop(); // not half-started: nothing left running (e.g. the port is taken)
+      await qemu?.stop();
+      throw e;
+    });
     log.info(`metrics and health on http://${http.bound}/metrics`);
   }
   log.info(`upstream ${upstream}${qemu ? ` (managed QEMU under watchdog pid ${qemu.pid})` : ''}`);
@@ -121,6 +129,7 @@ export async function serve(argv: string[]): Promise<number> {
  */
 export function effectiveConfig(opts: Record<string, string | string[] | boolean>): Record<string, unknown> {
   const cfg = loadConfig(opts['check-config'] as string);
+  checkServeConfig(cfg);
   for (const name of (opts.plugin as string[] | undefined) ?? []) if (!cfg.plugins.some((p) => p.name === name)) cfg.plugins.push({ name, options: {} });
   if (cfg.defaultPlugins) cfg.plugins.sort((a, b) => rank(a.name) - rank(b.name));
   const plugins = resolvePlugins(cfg, AVAILABLE_PLUGINS).map((p, i) => ({ name: p.definition.name, options: p.definition.validate(p.options, `config.plugins[${i}].options`) }));

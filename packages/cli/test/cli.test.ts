@@ -2,7 +2,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,17 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Pids of the processes whose command line holds `text`. */
+function processesWith(text: string): string[] {
+  return readdirSync('/proc').filter((p) => {
+    try {
+      return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(text);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 }
 
 async function waitFor(pred: () => boolean, ms: number, what: string): Promise<void> {
@@ -94,6 +105,23 @@ describe('qmpmux serve (managed QEMU) and qmpmux shell', () => {
     assert.equal(await Promise.race([exited, sleep(10_000).then(() => 'still running after 10 s')]), 0);
     assert.ok(Date.now() - t0 < 8000, `exited after ${Date.now() - t0} ms`);
     stubborn.destroy();
+  });
+
+  it('a failure while starting (the --http port is taken): one line, exit 1, and its QEMU stopped', async () => {
+    const { createServer } = await import('node:net');
+    const holder = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => holder.once('listening', r));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const r = await run(['serve', '--listen', `unix:${sock}`, '--http', `127.0.0.1:${port}`]);
+      assert.equal(r.code, 1);
+      assert.match(r.err, new RegExp(`\nqmpmux serve: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}\n$`));
+      const qmp = /-qmp (unix:\S+),server/.exec(r.err)![1]!;
+      assert.deepEqual(processesWith(qmp), [], 'no QEMU left behind');
+      assert.equal(existsSync(sock), false, 'socket file removed');
+    } finally {
+      holder.close();
+    }
   });
 
   it('a bad config file is refused at start-up, naming the field', async () => {

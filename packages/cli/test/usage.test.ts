@@ -27,6 +27,10 @@ describe('qmpmux usage and errors', () => {
     try {
       const bad = join(dir, 'bad.json');
       writeFileSync(bad, '{"listen": 5}');
+      const badUpstream = join(dir, 'bad-upstream.json');
+      writeFileSync(badUpstream, '{"upstream": "qemu.sock"}');
+      const badHttp = join(dir, 'bad-http.json');
+      writeFileSync(badHttp, '{"http": "9100"}');
       const cases: string[][] = [
         ['frobnicate'],
         ['shell', '--bogus'],
@@ -37,6 +41,14 @@ describe('qmpmux usage and errors', () => {
         ['serve', '--check-config', bad],
         ['serve', '--log', 'loud'],
         ['serve', '--check-config', join(dir, 'missing.json')],
+        ['serve', '--listen', 'foo'],
+        ['serve', '--upstream', 'foo'],
+        ['serve', '--upstream', 'ws://127.0.0.1:1/q'],
+        ['serve', '--http', 'nope'],
+        ['serve', '--qemu-binary', join(dir, 'no-qemu')],
+        ['serve', '--qemu-binary', 'no-such-qemu-binary'],
+        ['serve', '--check-config', badUpstream],
+        ['serve', '--check-config', badHttp],
         ['serve', 'extra'],
         ['shell'],
         ['shell', '-x', 'unix:/x'],
@@ -68,6 +80,8 @@ describe('qmpmux usage and errors', () => {
       }
       const cfg = run('serve', '--check-config', bad);
       assert.match(cfg.stderr, /config\.listen/, 'the bad field is named by its path');
+      assert.match(run('serve', '--check-config', badUpstream).stderr, /^qmpmux serve: config\.upstream: bad address 'qemu\.sock': expected unix:PATH/);
+      assert.match(run('serve', '--upstream', 'foo').stderr, /^qmpmux serve: --upstream: bad address 'foo'/, 'a flag is named as a flag');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -19,7 +19,7 @@
  * the handshake itself. A presented certificate that does not verify is always refused.
  */
 import { readFileSync } from 'node:fs';
-import type { WsListenOptions } from '@qmpmux/transports';
+import { parseAddress, type WsListenOptions } from '@qmpmux/transports';
 import { ConfigError } from './config-error.ts';
 import { parseWebsocketConfig } from './config-websocket.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
@@ -85,8 +85,8 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
   if (!VM_NAME.test(name)) throw new ConfigError(`${path}.name`, `a VM name is 1 to 64 of A-Z a-z 0-9 _ . - (got ${JSON.stringify(name)})`);
   return {
     name,
-    upstream: v.optString(o.upstream, `${path}.upstream`),
-    listen: v.array(o.listen, `${path}.listen`, v.string),
+    upstream: o.upstream === undefined ? undefined : address(o.upstream, `${path}.upstream`, true),
+    listen: v.array(o.listen, `${path}.listen`, (l, lp) => address(l, lp, false)),
     unixMode,
     log: o.log === undefined ? undefined : v.oneOf(o.log, `${path}.log`, ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
     limits,
@@ -104,6 +104,19 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
     defaultPlugins: o.plugins === undefined,
     allowUnauthenticated: v.bool(o.allowUnauthenticated, `${path}.allowUnauthenticated`, false),
   };
+}
+
+/** An address as the transports read it (QEMU's: unix: or tcp: only); a ConfigError names the field. */
+function address(raw: unknown, path: string, upstream: boolean): string {
+  const text = v.string(raw, path);
+  let kind: string;
+  try {
+    kind = parseAddress(text).kind;
+  } catch (e) {
+    throw new ConfigError(path, e instanceof TypeError ? `bad address '${text}': not a URL` : (e as Error).message);
+  }
+  if (upstream && kind !== 'unix' && kind !== 'tcp') throw new ConfigError(path, `bad address '${text}': QEMU's QMP socket is unix:PATH or tcp:HOST:PORT`);
+  return text;
 }
 
 export function loadConfig(file: string): QmpmuxConfig {
