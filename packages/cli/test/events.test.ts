@@ -13,6 +13,7 @@ import { startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2
 import { BIN, runCli, STACK_LINE } from './run-cli.ts';
 
 interface Running {
+  pid: number;
   out: () => string;
   lines: () => string[];
   err: () => string;
@@ -26,7 +27,7 @@ function start(args: string[]): Running {
   let err = '';
   p.stdout.on('data', (d) => (out += d));
   p.stderr.on('data', (d) => (err += d));
-  return { out: () => out, lines: () => out.split('\n').filter(Boolean), err: () => err, exited: new Promise((r) => p.once('exit', (c) => r(c))) };
+  return { pid: p.pid!, out: () => out, lines: () => out.split('\n').filter(Boolean), err: () => err, exited: new Promise((r) => p.once('exit', (c) => r(c))) };
 }
 
 async function until(pred: () => boolean, what: string): Promise<void> {
@@ -117,6 +118,17 @@ describe('qmpmux events', () => {
     assert.equal(r.code, 0, r.err);
     assert.equal(r.out, '');
     assert.equal(r.err, '');
+  });
+
+  it('Ctrl-C (SIGINT) ends it with exit status 0', async () => {
+    const r = start([mux.unix]);
+    await listening();
+    const made = await make('stop', 'cont');
+    await until(() => r.lines().length === 2, 'the events printed');
+    process.kill(r.pid, 'SIGINT');
+    assert.equal(await r.exited, 0);
+    assert.deepEqual(r.lines(), made);
+    assert.equal(r.err(), '');
   });
 
   it('--replay: first the events qmpmux held from before this client connected, then the live ones', async () => {

@@ -100,6 +100,19 @@ describe('qmpmux usage and errors', () => {
       assert.equal(eff.unixMode, '0600');
       assert.equal(eff.allowUnauthenticated, false);
       assert.equal(typeof eff.limits.maxClients, 'number');
+      assert.equal(r.stderr, '', 'stdout is the JSON alone, for a pipeline');
+      // Flags over the file, each plugin's options as it validated them (its defaults filled in).
+      writeFileSync(ok, '{"upstream": "unix:/run/q.qmp", "plugins": [{"name": "event-replay"}]}');
+      const withFlags = JSON.parse(run('serve', '--check-config', ok, '--listen', 'tcp:127.0.0.1:4445', '--plugin', 'clients').stdout);
+      assert.deepEqual(withFlags.listen, ['tcp:127.0.0.1:4445']);
+      assert.deepEqual(withFlags.plugins.map((p: { name: string }) => p.name), ['event-replay', 'clients']);
+      assert.equal(withFlags.plugins[0].options.maxEvents, 10000);
+      // A plugin's bad option: exit 2, the field named by its path.
+      writeFileSync(ok, '{"plugins": [{"name": "policy", "options": {"principals": []}}]}');
+      const bad = run('serve', '--check-config', ok);
+      assert.equal(bad.status, 2);
+      assert.equal(bad.stdout, '');
+      assert.equal(bad.stderr, 'qmpmux serve: config.plugins[0].options.principals: expected at least one principal (qmpmux serve --help)\n');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
