@@ -22,7 +22,7 @@ export interface TerminalOptions {
 }
 
 /** readline's fields that printing above the prompt needs (stable since Node 12, not in its types). */
-type Readline = Interface & { line: string; cursor: number; prevRows?: number };
+type Readline = Interface & { line: string; prevRows?: number };
 
 export async function runTerminal(qmp: QmpClient, session: ShellSession, opts: TerminalOptions): Promise<number> {
   const out = process.stdout;
