@@ -146,6 +146,17 @@ describe('shell line parsing', () => {
     assert.deepEqual(parseShellLine('{"execute":"stop"}'), { raw: '{"execute":"stop"}' });
     assert.throws(() => parseShellLine('x novalue'), /Expected a key=value pair, got 'novalue'/);
   });
+  it("values as qmp-shell's: int() integers of any size, true/false, JSON for { and [, else strings", async () => {
+    const { parseValue } = await import('../src/grammar.ts');
+    assert.equal(parseValue('01'), 1);
+    assert.equal(parseValue('+7'), 7);
+    assert.equal(parseValue('1_000'), 1000);
+    assert.equal(parseValue('18446744073709551615'), 18446744073709551615n, 'exact, as a bigint');
+    assert.equal(parseValue('TRUE'), true);
+    for (const s of ['1.5', '1e3', 'null', '0x10', '{bad', '[1]x', 'abc', '']) assert.equal(parseValue(s), s);
+    assert.deepEqual(parseValue("{'a':'b'}"), { a: 'b' }, "QEMU's JSON: single quotes too");
+    assert.equal(parseValue('"5"'), '5', 'quoted: a string as it is');
+  });
   it("qmp-shell's grammar: quoted values with spaces, duplicate keys, transaction blocks", async () => {
     const { ShellParser } = await import('../src/grammar.ts');
     assert.deepEqual(parseShellLine('human-monitor-command command-line="info version"'), { command: 'human-monitor-command', args: { 'command-line': 'info version' } });

@@ -115,6 +115,14 @@ describe('qmpmux shell from a pipe', () => {
     assert.equal(nodes.find((n) => n['node-name'] === 'dot0')!.cache['no-flush'], true, 'QEMU took the nested member');
   });
 
+  it('an integer beyond 2^53 reaches QEMU exactly', async () => {
+    const r = await shell('blockdev-add driver=null-co node-name=big0 size=9007199254741504\nquery-named-block-nodes\nblockdev-del node-name=big0\n', '-v');
+    assert.equal(r.code, 0, r.out);
+    const out = lines(r.out);
+    assert.equal(out[0], '{"execute": "blockdev-add", "arguments": {"node-name": "big0", "driver": "null-co", "size": 9007199254741504}}');
+    assert.match(out[3]!, /"virtual-size": 9007199254741504,/);
+  });
+
   it('transaction( … ) sends one transaction command, which QEMU runs all or nothing', async () => {
     const input = [
       'blockdev-add driver=null-co node-name=tx0',
