@@ -110,17 +110,20 @@ export async function auditCommand(argv: readonly string[], io: { out?: (s: stri
         out(`${r.records} record(s) converted from ${r.from ?? 'empty'} to ${opts.to}: ${files[1]}`);
         return 0;
       }
-      case undefined:
       case 'help':
       case '--help':
+      case '-h':
         out(AUDIT_USAGE);
-        return sub === undefined ? 2 : 0;
+        return 0;
+      case undefined:
+        throw new Usage('missing the audit command: verify, show or convert');
       default:
-        throw new Usage(`unknown audit command '${sub}'`);
+        throw new Usage(`unknown audit command '${sub}' (verify, show or convert)`);
     }
   } catch (e) {
+    // One line naming the problem, as every qmpmux command.
     if (e instanceof Usage) {
-      err(`qmpmux audit: ${e.message}\n${AUDIT_USAGE}`);
+      err(`qmpmux audit: ${e.message} (qmpmux audit --help)`);
       return 2;
     }
     err(`qmpmux audit: ${(e as Error).message}`);

@@ -76,10 +76,28 @@ describe('qmpmux audit verify', () => {
     assert.match(r.out[0]!, new RegExp(`in ${files.length} file\\(s\\)`));
   });
 
-  it('usage errors exit 2', async () => {
-    assert.equal((await audit('verify')).code, 2);
-    assert.equal((await audit('frobnicate')).code, 2);
-    assert.equal((await audit('show', '--bogus', 'x')).code, 2);
+  it('usage errors: one line naming the problem, exit 2', async () => {
+    for (const [args, says] of [
+      [['verify'], 'verify needs at least one FILE'],
+      [['frobnicate'], "unknown audit command 'frobnicate' (verify, show or convert)"],
+      [[], 'missing the audit command: verify, show or convert'],
+    ] as const) {
+      const r = await audit(...args);
+      assert.equal(r.code, 2);
+      assert.deepEqual(r.err, [`qmpmux audit: ${says} (qmpmux audit --help)`]);
+    }
+    const bogus = await audit('show', '--bogus', 'x');
+    assert.equal(bogus.code, 2);
+    assert.equal(bogus.err.length, 1);
+    assert.equal(bogus.err[0]!.split('\n').length, 1);
+  });
+
+  it('--help, -h and help: the usage, exit 0', async () => {
+    for (const h of ['--help', '-h', 'help']) {
+      const r = await audit(h);
+      assert.equal(r.code, 0);
+      assert.match(r.out.join('\n'), /^usage: qmpmux audit verify/);
+    }
   });
 });
 

@@ -2,6 +2,8 @@
 import { checkAddress, numberOpt, parseArgs, UsageError } from './args.ts';
 import { CliFailure, connectCli } from './connect.ts';
 import type { JsonPlain } from '@qmpmux/protocol';
+import { QmpError } from '@qmpmux/client';
+import { COMMAND_PREFIX } from '@qmpmux/core';
 
 export const EVENTS_USAGE = `usage: qmpmux events [--event NAME]... [--regex] [--timestamp] [--pretty] [--count N]
                      [--timeout S] [--replay] ADDRESS
@@ -9,7 +11,7 @@ Print QEMU's events as they arrive (one JSON line each, QEMU's own bytes), like 
 qemu-monitor-event. ADDRESS: unix:PATH, tcp:HOST:PORT, ws://HOST:PORT/PATH or wss://….
   --event NAME   only this event (repeatable); with --regex, NAME is a JavaScript regular expression
   --regex        treat each --event as a regular expression (matched anywhere in the name)
-  --timestamp    prefix each event with its QEMU timestamp (ISO 8601, UTC)
+  --timestamp    prefix each event with its QEMU timestamp (ISO 8601, UTC, microseconds)
   --pretty       pretty-print each event (indented JSON)
   --count N      exit 0 after N events
   --timeout S    exit 0 after S seconds (a fraction is fine)
@@ -40,7 +42,8 @@ export async function events(argv: string[]): Promise<number> {
   } else if (names.length) match = (name) => names.includes(name);
   else if (opts.regex) throw new UsageError('--regex needs --event');
 
-  const qmp = await connectCli(address, 'qmpmux events');
+  // Listen before negotiating: an event right after qmp_capabilities is not lost.
+  const qmp = await connectCli(address, 'qmpmux events', false);
   let seen = 0;
   let finish!: (code: number) => void;
   const done = new Promise<number>((r) => (finish = r));
@@ -50,11 +53,7 @@ export async function events(argv: string[]): Promise<number> {
     if (count !== undefined && seen >= count) return;
     seen++;
     let text = opts.pretty ? JSON.stringify(value, null, 4) : raw;
-    if (opts.timestamp) {
-      const ts = value.timestamp as { seconds: number; microseconds: number } | undefined;
-      const when = ts ? new Date(ts.seconds * 1000 + Math.floor(ts.microseconds / 1000)).toISOString() : new Date().toISOString();
-      text = `${when}: ${text}`;
-    }
+    if (opts.timestamp) text = `${isoTimestamp(value.timestamp)}: ${text}`;
     process.stdout.write(text + '\n');
     if (count !== undefined && seen >= count) finish(0);
   };
@@ -65,15 +64,22 @@ export async function events(argv: string[]): Promise<number> {
     },
     complete: () => finish(1),
   });
+  try {
+    await qmp.execute('qmp_capabilities');
+  } catch (e) {
+    qmp.close();
+    throw new CliFailure(`qmpmux events: ${address}: qmp_capabilities: ${e instanceof QmpError ? e.desc : (e as Error).message}`);
+  }
   if (opts.replay) {
-    const cmds = await qmp.execute('query-commands');
-    const replay = cmds.find((c) => /^__org\.qmpmux_replay-events$/.test(c.name));
-    if (!replay) {
-      qmp.close();
-      throw new CliFailure(`qmpmux events: --replay: ${address} has no __org.qmpmux_replay-events (the event-replay plugin is not enabled, or this principal may not run it)`);
-    }
     // The held events are written before the reply, so they print before any live one.
-    await qmp.execute(replay.name as never, (names.length && !opts.regex ? { names } : {}) as never);
+    const replay = `${COMMAND_PREFIX}replay-events`;
+    try {
+      await qmp.execute(replay as never, (names.length && !opts.regex ? { names } : {}) as never);
+    } catch (e) {
+      qmp.close();
+      const why = e instanceof QmpError && e.cls === 'CommandNotFound' ? `${address} has no ${replay} (is the event-replay plugin enabled?)` : `${replay}: ${e instanceof QmpError ? e.desc : (e as Error).message}`;
+      throw new CliFailure(`qmpmux events: --replay: ${why}`);
+    }
   }
   const timer = timeout !== undefined ? setTimeout(() => finish(0), timeout * 1000) : undefined;
   const onSig = () => finish(0);
@@ -87,4 +93,11 @@ export async function events(argv: string[]): Promise<number> {
   qmp.close();
   if (code === 1 && wasClosed) process.stderr.write(`qmpmux events: connection to ${address} closed\n`);
   return code;
+}
+
+/** QEMU's event timestamp as ISO 8601 UTC with its microseconds; now when QEMU could not read its clock (-1). */
+export function isoTimestamp(ts: JsonPlain | undefined): string {
+  const t = ts as { seconds?: unknown; microseconds?: unknown } | undefined;
+  if (typeof t?.seconds !== 'number' || typeof t.microseconds !== 'number' || t.seconds < 0 || t.microseconds < 0) return new Date().toISOString();
+  return new Date(t.seconds * 1000).toISOString().replace(/\.\d{3}Z$/, `.${String(t.microseconds).padStart(6, '0')}Z`);
 }

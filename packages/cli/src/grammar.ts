@@ -2,9 +2,9 @@
  * qmp-shell's line grammar (QEMU's python/qemu/qmp/qmp_shell.py), as `qmpmux shell` reads it:
  *
  *   command [key=value]...        one command; a value is an integer, true/false (any case), JSON
- *                                 when it starts with { or [ (or is a JSON number or null), else a
- *                                 string; '…' or "…" quote a string value with spaces (\" and \\
- *                                 escape inside); dotted keys nest (a.b=1 → {"a": {"b": 1}})
+ *                                 when it starts with { or [, else a string; '…' or "…" quote a
+ *                                 string value with spaces (\" and \\ escape inside); dotted keys
+ *                                 nest (a.b=1 → {"a": {"b": 1}})
  *   {"execute": …}                raw JSON, sent as typed
  *   transaction(                  starts a transaction; each following line is an action
  *   type key=value...             (`type` and its `data`), and a line `)` (or an action line ending
@@ -15,7 +15,7 @@
  * 'Cannot use "k" as both leaf and non-leaf key', 'Unexpected input after close of Transaction
  * sub-shell'.
  */
-import type { JsonPlain } from '@qmpmux/protocol';
+import { QmpFramer, toPlain, type JsonPlain } from '@qmpmux/protocol';
 
 export class ShellSyntaxError extends Error {}
 
@@ -48,21 +48,27 @@ export function tokenize(line: string): string[] {
   return words;
 }
 
-/** qmp-shell's value rules, plus quoted strings. */
+/**
+ * qmp-shell's value rules: an integer as Python's int() reads it (any size: beyond 2^53 a bigint, sent
+ * exactly), true/false in any case, JSON when it starts with { or [ (QEMU's JSON: '…' strings too),
+ * else the text as a string. Plus: '…' or "…" around the whole value make it a string as it is.
+ */
 export function parseValue(text: string): JsonPlain {
   const q = text[0];
   if ((q === '"' || q === "'") && text.length >= 2 && text[text.length - 1] === q) {
     return text.slice(1, -1).replace(/\\(.)/gs, '$1');
   }
-  if (/^-?\d+$/.test(text)) return JSON.parse(text) as number;
+  if (/^[+-]?\d+(_\d+)*$/.test(text)) {
+    const n = BigInt(text.replace(/_/g, ''));
+    return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
+  }
   if (text.toLowerCase() === 'true') return true;
   if (text.toLowerCase() === 'false') return false;
-  if (text === 'null' || /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(text) || text.startsWith('{') || text.startsWith('[')) {
-    try {
-      return JSON.parse(text) as JsonPlain;
-    } catch {
-      /* a string, as in qmp-shell */
-    }
+  if (text.startsWith('{') || text.startsWith('[')) {
+    const framer = new QmpFramer();
+    const events = framer.push(Buffer.from(text + ' ', 'utf8'));
+    const only = events.length === 1 && framer.pendingBytes === 0 ? events[0] : undefined;
+    if (only?.type === 'message') return toPlain(only.root);
   }
   return text;
 }

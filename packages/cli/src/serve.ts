@@ -9,6 +9,7 @@ import { parseArgs, UsageError } from './args.ts';
 import { DEFAULT_QEMU_ARGS, DEFAULT_QEMU_BINARY, ManagedQemu } from './qemu.ts';
 import { configWithFlags, discoverSample, effectiveConfig, fleetSpecs, singleSpec } from './serve-config.ts';
 import { reloader } from './serve-reload.ts';
+import { checkQemuBinary, checkServeConfig, checkServeFlags } from './serve-check.ts';
 
 export { AVAILABLE_PLUGINS, effectiveConfig };
 
@@ -51,6 +52,7 @@ const STOP_GRACE_MS = 2000;
 export async function serve(argv: string[]): Promise<number> {
   const { opts, rest } = parseArgs(argv, { values: ['upstream', 'config', 'qemu-binary', 'log', 'http', 'check-config', 'discover', 'control'], repeat: ['listen', 'plugin', 'qemu-arg'] });
   if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
+  checkServeFlags(opts);
   if (opts['check-config'] !== undefined && opts.config !== undefined) throw new UsageError('give --check-config FILE or --config FILE, not both');
   if (opts.log !== undefined && !LOG_LEVELS.includes(opts.log as string)) throw new UsageError(`--log must be one of ${LOG_LEVELS.join(', ')}, got '${String(opts.log)}'`);
   if (opts['check-config'] !== undefined) {
@@ -59,10 +61,12 @@ export async function serve(argv: string[]): Promise<number> {
   }
   const cfg = configWithFlags(opts.config as string | undefined, opts);
   const fleetForm = isFleet(cfg);
+  checkServeConfig(cfg);
   const log = createLogger('qmpmux', ((opts.log as string) ?? cfg.log ?? process.env.QMPMUX_LOG ?? 'info') as LogLevel);
   let upstream = fleetForm ? undefined : ((opts.upstream as string | undefined) ?? cfg.upstream);
   let qemu: ManagedQemu | undefined;
   if (!fleetForm && !upstream) {
+    checkQemuBinary(opts['qemu-binary'] as string | undefined, cfg.qemu?.binary);
     qemu = new ManagedQemu((opts['qemu-binary'] as string) ?? cfg.qemu?.binary ?? DEFAULT_QEMU_BINARY, (opts['qemu-arg'] as string[]) ?? cfg.qemu?.args ?? DEFAULT_QEMU_ARGS, log.child('qemu'));
     upstream = qemu.upstream;
   }

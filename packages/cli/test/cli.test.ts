@@ -2,27 +2,16 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { parseShellLine } from '../src/shell.ts';
+import { BIN, runCli } from './run-cli.ts';
 
-const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/qmpmux.mjs');
-
-function run(args: string[], input?: string): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) => res({ code, out, err }));
-    p.stdin.end(input ?? '');
-  });
-}
+const run = (args: string[], input?: string) => runCli(args, input);
 
 function alive(pid: number): boolean {
   try {
@@ -31,6 +20,17 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Pids of the processes whose command line holds `text`. */
+function processesWith(text: string): string[] {
+  return readdirSync('/proc').filter((p) => {
+    try {
+      return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(text);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 }
 
 async function waitFor(pred: () => boolean, ms: number, what: string): Promise<void> {
@@ -107,6 +107,23 @@ describe('qmpmux serve (managed QEMU) and qmpmux shell', () => {
     stubborn.destroy();
   });
 
+  it('a failure while starting (the --http port is taken): one line, exit 1, and its QEMU stopped', async () => {
+    const { createServer } = await import('node:net');
+    const holder = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => holder.once('listening', r));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const r = await run(['serve', '--listen', `unix:${sock}`, '--http', `127.0.0.1:${port}`]);
+      assert.equal(r.code, 1);
+      assert.match(r.err, new RegExp(`\nqmpmux serve: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}\n$`));
+      const qmp = /-qmp (unix:\S+),server/.exec(r.err)![1]!;
+      assert.deepEqual(processesWith(qmp), [], 'no QEMU left behind');
+      assert.equal(existsSync(sock), false, 'socket file removed');
+    } finally {
+      holder.close();
+    }
+  });
+
   it('a bad config file is refused at start-up, naming the field', async () => {
     const cfg = join(dir, 'bad.json');
     writeFileSync(cfg, JSON.stringify({ listen: ['unix:/tmp/x.sock'], limits: { maxClients: -1 } }));
@@ -128,6 +145,17 @@ describe('shell line parsing', () => {
     assert.deepEqual(parseShellLine('x a=1 b=true c=[1] d.e=f'), { command: 'x', args: { a: 1, b: true, c: [1], d: { e: 'f' } } });
     assert.deepEqual(parseShellLine('{"execute":"stop"}'), { raw: '{"execute":"stop"}' });
     assert.throws(() => parseShellLine('x novalue'), /Expected a key=value pair, got 'novalue'/);
+  });
+  it("values as qmp-shell's: int() integers of any size, true/false, JSON for { and [, else strings", async () => {
+    const { parseValue } = await import('../src/grammar.ts');
+    assert.equal(parseValue('01'), 1);
+    assert.equal(parseValue('+7'), 7);
+    assert.equal(parseValue('1_000'), 1000);
+    assert.equal(parseValue('18446744073709551615'), 18446744073709551615n, 'exact, as a bigint');
+    assert.equal(parseValue('TRUE'), true);
+    for (const s of ['1.5', '1e3', 'null', '0x10', '{bad', '[1]x', 'abc', '']) assert.equal(parseValue(s), s);
+    assert.deepEqual(parseValue("{'a':'b'}"), { a: 'b' }, "QEMU's JSON: single quotes too");
+    assert.equal(parseValue('"5"'), '5', 'quoted: a string as it is');
   });
   it("qmp-shell's grammar: quoted values with spaces, duplicate keys, transaction blocks", async () => {
     const { ShellParser } = await import('../src/grammar.ts');

@@ -14,6 +14,7 @@
  * its path (`config.vms[3].name`).
  */
 import { parseAddress } from '@qmpmux/transports';
+import { address, addresses } from './config-address.ts';
 import { ConfigError } from './config-error.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { VM_NAME } from './vm-name.ts';
@@ -81,18 +82,6 @@ export function checkVmName(name: string, path: string): string {
 }
 
 /** A list of addresses, each parsed (a template's `{name}` stands for a valid name). */
-function addresses(raw: unknown, path: string, template: boolean): string[] {
-  return v.array(raw, path, (x, p) => {
-    const s = v.string(x, p);
-    try {
-      parseAddress(template ? s.replaceAll('{name}', 'x') : s);
-    } catch (e) {
-      throw new ConfigError(p, (e as Error).message);
-    }
-    return s;
-  });
-}
-
 export function parsePluginEntries(raw: unknown, path: string): PluginEntry[] {
   return v.array(raw, path, (p, pp) => {
     const po = v.object(p, pp, ['name', 'options']);
@@ -120,10 +109,8 @@ export function parseVmEntry(raw: unknown, path: string): VmConfig {
   const o = v.object(raw, path, ['name', 'upstream', 'listen', 'plugins', 'limits']);
   const name = checkVmName(v.string(o.name, `${path}.name`), `${path}.name`);
   if (o.upstream === undefined) throw new ConfigError(`${path}.upstream`, "missing: the fleet form attaches to QEMUs others start (qmpmux starts QEMU itself only in the single-VM form)");
-  const upstream = addresses([o.upstream], `${path}.upstream`, false)[0]!;
-  const a = parseAddress(upstream);
-  if (a.kind !== 'unix' && a.kind !== 'tcp') throw new ConfigError(`${path}.upstream`, 'expected unix:PATH or tcp:HOST:PORT');
-  const listen = addresses(o.listen, `${path}.listen`, false);
+  const upstream = address(o.upstream, `${path}.upstream`, { upstream: true });
+  const listen = addresses(o.listen, `${path}.listen`);
   if (!listen.length) throw new ConfigError(`${path}.listen`, 'expected at least one address where clients connect');
   return {
     name,
@@ -139,7 +126,7 @@ export function parseDiscover(raw: unknown, path: string): DiscoverConfig {
   const o = v.object(raw, path, ['dir', 'glob', 'listen', 'plugins', 'limits']);
   const glob = o.glob === undefined ? DEFAULT_DISCOVER_GLOB : v.string(o.glob, `${path}.glob`);
   if (glob.includes('/')) throw new ConfigError(`${path}.glob`, 'matches file names in dir: no "/"');
-  const listen = o.listen === undefined ? [...DEFAULT_DISCOVER_LISTEN] : addresses(o.listen, `${path}.listen`, true);
+  const listen = o.listen === undefined ? [...DEFAULT_DISCOVER_LISTEN] : addresses(o.listen, `${path}.listen`, { template: true });
   if (!listen.length) throw new ConfigError(`${path}.listen`, 'expected at least one address template');
   for (const [i, t] of listen.entries()) {
     const a = parseAddress(t.replaceAll('{name}', 'x'));

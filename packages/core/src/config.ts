@@ -23,6 +23,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { WsListenOptions } from '@qmpmux/transports';
+import { address, addresses } from './config-address.ts';
 import { ConfigError } from './config-error.ts';
 import { parseWebsocketConfig } from './config-websocket.ts';
 import type { Limits } from './limits.ts';
@@ -110,8 +111,8 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
   }
   return {
     name,
-    upstream: v.optString(o.upstream, `${path}.upstream`),
-    listen: v.array(o.listen, `${path}.listen`, v.string),
+    upstream: o.upstream === undefined ? undefined : address(o.upstream, `${path}.upstream`, { upstream: true }),
+    listen: addresses(o.listen, `${path}.listen`),
     unixMode,
     log: o.log === undefined ? undefined : v.oneOf(o.log, `${path}.log`, ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
     limits,

@@ -79,7 +79,9 @@ export class UpstreamReply {
     if (this.isError || pre[pre.length - 1] !== 0x5d) return undefined;
     const empty = pre[pre.length - 2] === 0x5b;
     const grown = Buffer.concat([pre.subarray(0, pre.length - 1), Buffer.from(`${empty ? '' : ', '}${entries}]`, 'latin1')]);
-    return new UpstreamReply(Buffer.concat([OPEN, grown, SEP, this.post, Buffer.from('}')]), false, grown, this.post);
+    // `post` is empty when the id is the last member (`{"return": …, "id": N}`, QEMU's order).
+    const line = Buffer.concat([OPEN, grown, ...(this.post.length ? [SEP, this.post] : []), Buffer.from('}')]);
+    return new UpstreamReply(line, false, grown, this.post);
   }
 
   /** The reply's content, parsed on demand (plugins). */

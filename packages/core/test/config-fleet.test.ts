@@ -33,7 +33,7 @@ describe('the fleet form of the config', () => {
     fails({ vms: [vm('a', { name: 'a b' })] }, 'config.vms[0].name', /a VM name is 1 to 64 of/);
     fails({ vms: [vm('a', { listen: [] })] }, 'config.vms[0].listen', /at least one/);
     fails({ vms: [vm('a', { listen: ['udp:1'] })] }, 'config.vms[0].listen[0]', /bad address 'udp:1'/);
-    fails({ vms: [vm('a', { upstream: 'ws://h:1/x' })] }, 'config.vms[0].upstream', /expected unix:PATH or tcp:HOST:PORT/);
+    fails({ vms: [vm('a', { upstream: 'ws://h:1/x' })] }, 'config.vms[0].upstream', /QEMU's QMP socket is unix:PATH or tcp:HOST:PORT/);
     fails({ vms: [vm('a', { colour: 1 })] }, 'config.vms[0].colour', /unknown field/);
     fails({ vms: [vm('a', { limits: { maxVms: 2 } })] }, 'config.vms[0].limits.maxVms', /unknown field/);
     fails({ vms: [vm('a', { plugins: [{ options: {} }] })] }, 'config.vms[0].plugins[0].name', /non-empty string/);

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import type { JsonPlain } from '@qmpmux/protocol';
-import { collectOwnCommands, extendIntrospection, extendQmpSchema, extendQueryCommands } from '../src/introspection.ts';
+import { collectOwnCommands, extendIntrospection, extendQmpSchema, extendQueryCommands, extendReply } from '../src/introspection.ts';
+import { classifyLine } from '../src/upstream-message.ts';
 import type { OwnCommandInfo } from '../src/own-command.ts';
 import { qapiDataDir } from '@qmpmux/qapi';
 
@@ -48,6 +49,16 @@ describe('own commands in introspection', () => {
       { name: `[${top + 3}]`, 'element-type': String(top + 3), 'meta-type': 'array' },
       { name: String(top + 4), members: [], 'meta-type': 'object' },
     ]);
+  });
+
+  it("the grown reply's content parses (what plugins' onReply and the query cache see), its bytes keep QEMU's", () => {
+    // QEMU writes the id last: {"return": …, "id": N}.
+    const m = classifyLine(Buffer.from('{"return": [{"name": "stop"}], "id": 3}'));
+    assert.ok(m.kind === 'reply');
+    const grown = extendReply('query-commands', m.reply, [{ name: '__org.qmpmux_a' }])!;
+    assert.deepEqual(grown.reply.result(), { return: [{ name: 'stop' }, { name: '__org.qmpmux_a' }] });
+    assert.equal(grown.reply.forClient('"x"').toString(), '{"return": [{"name": "stop"}, {"name": "__org.qmpmux_a"}], "id": "x"}\r\n');
+    assert.equal(grown.reply.forClient(undefined).toString(), '{"return": [{"name": "stop"}, {"name": "__org.qmpmux_a"}]}\r\n');
   });
 
   it('refuses a declaration it cannot express', () => {

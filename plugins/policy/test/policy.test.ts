@@ -155,6 +155,28 @@ describe('policy over unix sockets, by uid, user and group', { skip: !TestAccoun
     root.close();
   });
 
+  it("query-commands and query-qmp-schema stay filtered when qmpmux answers them from its query cache", async () => {
+    // root asks first: the answers are cached; then each restricted principal gets its own view of them.
+    const root = await QmpClient.connect(mux.unix);
+    const allCommands = (await root.execute<{ name: string }[]>('query-commands')).map((e) => e.name);
+    const allSchema = (await root.execute<{ name: string; 'meta-type': string }[]>('query-qmp-schema')).filter((e) => e['meta-type'] === 'command');
+    assert.ok(allCommands.includes('quit') && allSchema.some((e) => e.name === 'quit'));
+    root.close();
+    const v = UserClient.start(socket, viewer);
+    await v.negotiate();
+    const names: string[] = (await v.execute('query-commands')).return.map((e: { name: string }) => e.name);
+    assert.ok(names.includes('query-status') && !names.includes('quit') && !names.includes('qom-get'), names.join(' '));
+    v.close();
+    await v.exited();
+    const o = UserClient.start(socket, ops);
+    await o.negotiate();
+    const schema: { name: string; 'meta-type': string }[] = (await o.execute('query-qmp-schema')).return;
+    const commands = schema.filter((e) => e['meta-type'] === 'command').map((e) => e.name);
+    assert.ok(commands.includes('stop') && !commands.includes('quit') && !commands.includes('qom-set'), commands.join(' '));
+    o.close();
+    await o.exited();
+  });
+
   it('query-qmp-schema shows a principal only the commands it may run (types and events stay)', async () => {
     const c = UserClient.start(socket, ops);
     await c.negotiate();
