@@ -74,18 +74,22 @@ export async function serve(argv: string[]): Promise<number> {
     throw e;
   }
   qemu?.start();
+  // Everything else is set up before the listeners open: work done after that would land on the
+  // first clients' commands (the cold-start tail, docs/operations.md).
+  let http: HttpEndpoint | undefined;
+  const launcher = npmLauncher();
   try {
+    if (metrics && httpAddress) {
+      metrics.attach(proxy);
+      http = await startHttp({ address: httpAddress, proxies: () => [proxy], metrics });
+      log.info(`metrics and health on http://${http.bound}/metrics`);
+    }
     await proxy.start();
   } catch (e) {
+    await http?.close();
     await proxy.stop();
     await qemu?.stop();
     throw e;
-  }
-  let http: HttpEndpoint | undefined;
-  if (metrics && httpAddress) {
-    metrics.attach(proxy);
-    http = await startHttp({ address: httpAddress, proxies: () => [proxy], metrics });
-    log.info(`metrics and health on http://${http.bound}/metrics`);
   }
   log.info(`upstream ${upstream}${qemu ? ` (managed QEMU under watchdog pid ${qemu.pid})` : ''}`);
   const onHup = () => void reload(proxy, opts.config as string | undefined, withFlags, cfg, log);
@@ -99,7 +103,6 @@ export async function serve(argv: string[]): Promise<number> {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     // Started by npx/npm exec: stop when that npm process is killed (launcher.ts).
-    const launcher = npmLauncher();
     if (launcher !== undefined) unwatch = watchLauncher(launcher, () => onSignal(`npm (pid ${launcher}) exited`));
   });
   unwatch();

@@ -10,7 +10,7 @@ import { QmpFramer, checkEnvelope, errorReply, returnReply, serializeQemu, toPla
 import type { Conn } from '@qmpmux/transports';
 import { QMPMUX_ERRORS, errorLine, errorText, refuse, type Refusal } from './errors.ts';
 import { FdSlot, type FdBundle } from './fd-slot.ts';
-import { collectOwnCommands, extendReply } from './introspection.ts';
+import { extendReply } from './introspection.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './log.ts';
 import type { PluginHost } from './plugin-host.ts';
@@ -339,7 +339,7 @@ export class Session {
   /** QEMU's reply; for query-commands/query-qmp-schema with qmpmux's own commands added. */
   private fromQemu(executed: string, answeredBy: number, upstream: UpstreamReply): Reply {
     try {
-      const grown = extendReply(executed, upstream, collectOwnCommands(this.deps.plugins.plugins));
+      const grown = extendReply(executed, upstream, this.deps.plugins.ownCommands);
       if (grown) return Reply.upstream(executed, answeredBy, grown.reply, 'qemu', grown.value);
     } catch (e) {
       this.deps.log.error(`a plugin's command declaration cannot be introspected: ${(e as Error).message}; ${executed} answered as QEMU did`);

@@ -26,6 +26,7 @@ import type { Logger } from './log.ts';
 import type { Refusal } from './errors.ts';
 import type { OwnCommand } from './own-command.ts';
 import type { UpstreamState } from './upstream.ts';
+import type { PluginMetrics } from './observe.ts';
 
 export type { JsonPlain, QmpErrorClass, Peer };
 
@@ -212,6 +213,8 @@ export interface PluginContext {
   readonly proxy: ProxyApi;
   /** Prefix for qmpmux's own QMP commands (a QAPI downstream extension name). */
   readonly commandPrefix: string;
+  /** Counters for metrics (observe.ts): e.g. hmp-audit's records and write failures. */
+  readonly metrics: PluginMetrics;
 }
 
 /**

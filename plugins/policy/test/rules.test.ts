@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, createLogger, type ClientInfo, type Peer, type Plugin, type PluginContext, type ProxyApi } from '@qmpmux/core';
+import { ConfigError, NO_METRICS, createLogger, type ClientInfo, type Peer, type Plugin, type PluginContext, type ProxyApi } from '@qmpmux/core';
 import { decide, glob, parsePolicyOptions, policyPlugin, resolvePrincipal, subjectAttributes, type CommandRules } from '../src/index.ts';
 
 const rules = (r: Partial<CommandRules>): CommandRules => ({ profile: undefined, allow: [], deny: [], ...r });
@@ -200,6 +200,7 @@ describe('the hooks, with fake connections', () => {
     vm: 'default',
     log: createLogger('test', 'silent'),
     commandPrefix: '__org.qmpmux_',
+    metrics: NO_METRICS,
     proxy: { clients, ownCommands: ['__org.qmpmux_query-principal', '__org.qmpmux_query-clients'] } as unknown as ProxyApi,
   } satisfies PluginContext;
   const command = (client: ClientInfo, name: string) => ({ client, command: name, arguments: undefined, oob: false, idText: '1', fds: [], receivedAt: 0n, state: new Map() });
