@@ -152,7 +152,8 @@ export class PluginHost {
       if (v) {
         verdict = v;
         const result = 'error' in v ? { error: v.error } : { return: v.return };
-        current = { ...current, result: () => result };
+        // What the next plugins see is no longer the cached answer: nothing of theirs is kept.
+        current = { ...current, result: () => result, memo: (_key, compute) => compute() };
       }
     }
     return verdict;

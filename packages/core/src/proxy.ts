@@ -120,10 +120,12 @@ export class Proxy implements ProxyApi {
    * options did not change: they may name files to read again, such as token files); a plugin without
    * it must keep options equal to what it has. If a `reconfigure` throws, the plugins already
    * reconfigured get their previous options back and the error (a PluginError) is thrown.
-   * Connected clients stay connected. Reloads run one at a time.
+   * Connected clients stay connected. Reloads run one at a time. Plugins' views of cached answers
+   * (ReplyContext.memo) are forgotten once it is done.
    */
   reload(specs: readonly PluginSpec[]): Promise<void> {
-    const run = this.reloading.then(() => this.reloadNow(specs));
+    // Plugins' views of cached answers (ReplyContext.memo) may depend on their options: recomputed.
+    const run = this.reloading.then(() => this.reloadNow(specs)).finally(() => this.link.cache.clearViews());
     this.reloading = run.catch(() => {});
     return run;
   }

@@ -79,7 +79,8 @@ export class UpstreamReply {
     if (this.isError || pre[pre.length - 1] !== 0x5d) return undefined;
     const empty = pre[pre.length - 2] === 0x5b;
     const grown = Buffer.concat([pre.subarray(0, pre.length - 1), Buffer.from(`${empty ? '' : ', '}${entries}]`, 'latin1')]);
-    return new UpstreamReply(Buffer.concat([OPEN, grown, SEP, this.post, Buffer.from('}')]), false, grown, this.post);
+    const line = this.post.length ? Buffer.concat([OPEN, grown, SEP, this.post, Buffer.from('}')]) : Buffer.concat([OPEN, grown, Buffer.from('}')]);
+    return new UpstreamReply(line, false, grown, this.post);
   }
 
   /** The reply's content, parsed on demand (plugins). */

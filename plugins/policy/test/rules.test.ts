@@ -228,9 +228,9 @@ describe('the hooks, with fake connections', () => {
     const c = fakeClient(3, unix(7, 7));
     await p.onClientConnect!(c);
     const ret = [{ name: 'query-status' }, { name: 'stop' }, { name: 'qmp_capabilities' }, { name: 'query-commands' }];
-    const v = await p.onReply!({ command: command(c, 'query-commands'), source: 'qemu', executed: 'query-commands', result: () => ({ return: ret }) });
+    const v = await p.onReply!({ command: command(c, 'query-commands'), source: 'qemu', executed: 'query-commands', result: () => ({ return: ret }), memo: (_k, f) => f() });
     assert.deepEqual(v, { action: 'replace', return: [{ name: 'query-status' }, { name: 'qmp_capabilities' }, { name: 'query-commands' }, { name: '__org.qmpmux_query-principal' }] });
-    const err = await p.onReply!({ command: command(c, 'query-commands'), source: 'qemu', executed: 'query-commands', result: () => ({ error: { class: 'GenericError', desc: 'x' } }) });
+    const err = await p.onReply!({ command: command(c, 'query-commands'), source: 'qemu', executed: 'query-commands', result: () => ({ error: { class: 'GenericError', desc: 'x' } }), memo: (_k, f) => f() });
     assert.equal(err, undefined, 'errors pass untouched');
   });
 
