@@ -32,6 +32,8 @@ export interface StartProxyOptions {
   log?: Logger;
   /** Metrics observer (packages/metrics). */
   observer?: Observer;
+  /** The VM's name (ProxyOptions.name). */
+  name?: string;
   /** Commands run through a private warm-up client before listening (ProxyOptions.warmUp). */
   warmUp?: number;
 }
@@ -53,6 +55,7 @@ export async function startProxy(upstream: string, opts: StartProxyOptions = {})
     unixMode: opts.unixMode,
     observer: opts.observer,
     warmUp: opts.warmUp,
+    name: opts.name,
     log: opts.log ?? createLogger('qmpmux', (process.env.QMPMUX_TEST_LOG as never) ?? 'error'),
   });
   await proxy.start();
