@@ -16,6 +16,8 @@ export interface TestProxy {
 }
 
 export interface StartProxyOptions {
+  /** The VM's name (default "default"). */
+  name?: string;
   limits?: Partial<Limits>;
   plugins?: PluginSpec[];
   tcp?: boolean;
@@ -32,8 +34,6 @@ export interface StartProxyOptions {
   log?: Logger;
   /** Metrics observer (packages/metrics). */
   observer?: Observer;
-  /** The VM's name (ProxyOptions.name). */
-  name?: string;
   /** Commands run through a private warm-up client before listening (ProxyOptions.warmUp). */
   warmUp?: number;
 }
@@ -46,6 +46,7 @@ export async function startProxy(upstream: string, opts: StartProxyOptions = {})
   if (opts.ws) listen.push(opts.ws === true ? 'ws://127.0.0.1:0/qmp' : opts.ws);
   listen.push(...(opts.listen ?? []));
   const proxy = await Proxy.create({
+    name: opts.name,
     upstream,
     listen,
     limits: opts.limits,
@@ -55,7 +56,6 @@ export async function startProxy(upstream: string, opts: StartProxyOptions = {})
     unixMode: opts.unixMode,
     observer: opts.observer,
     warmUp: opts.warmUp,
-    name: opts.name,
     log: opts.log ?? createLogger('qmpmux', (process.env.QMPMUX_TEST_LOG as never) ?? 'error'),
   });
   await proxy.start();

@@ -134,6 +134,31 @@ export class MetricsRegistry {
     };
   }
 
+  /**
+   * Drop every series of a VM that is gone for good (removed from the fleet), so series do not pile up
+   * as VMs come and go. Nothing is dropped while a proxy of that name is attached (a VM restarted
+   * under the same name keeps its series).
+   */
+  async forget(vm: string): Promise<void> {
+    this.known.delete(vm);
+    for (const m of this.registry.getMetricsAsArray()) {
+      const metric = m as unknown as client.Counter; // every kind has get() and remove(labels)
+      const labelNames = (metric as unknown as { labelNames?: string[] }).labelNames ?? [];
+      if (!labelNames.includes('vm')) continue;
+      const { values } = await metric.get();
+      if ([...this.proxies].some((p) => p.name === vm)) return;
+      const seen = new Set<string>();
+      for (const { labels } of values) {
+        if (labels.vm !== vm) continue;
+        const own = Object.fromEntries(labelNames.filter((n) => n in labels).map((n) => [n, labels[n]!]));
+        const key = JSON.stringify(own);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        metric.remove(own as client.LabelValues<string>);
+      }
+    }
+  }
+
   text(): Promise<string> {
     return this.registry.metrics();
   }

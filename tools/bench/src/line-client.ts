@@ -1,4 +1,4 @@
-/** A minimal QMP line client for the benchmarks, and the latency figures they print. */
+/** A minimal QMP line client for the benchmarks (QEMU and qmpmux both end every message with \r\n), and the latency figures they print. */
 import net from 'node:net';
 
 /** QEMU and qmpmux both end every message with \r\n. */
@@ -58,6 +58,12 @@ export class LineClient {
     this.sock.write(s);
   }
 
+  /** Read and drop everything from now on, at the least cost (no line splitting). */
+  drain(): void {
+    this.sock.removeAllListeners('data');
+    this.sock.on('data', () => {});
+  }
+
   close(): void {
     this.sock.destroy();
   }
@@ -70,10 +76,14 @@ export interface Percentiles {
   sorted: number[];
 }
 
+/** The p-th percentile of sorted samples. */
+export function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
 export function percentiles(samples: number[]): Percentiles {
   const sorted = [...samples].sort((a, b) => a - b);
-  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-  return { p50: pct(50), p99: pct(99), sorted };
+  return { p50: pct(sorted, 50), p99: pct(sorted, 99), sorted };
 }
 
 /** `n` sequential commands on one connection, after `warmup` unmeasured ones; latencies in µs. */
