@@ -7,6 +7,7 @@ import type { TlsListenOptions, WsListenOptions } from '@qmpmux/transports';
 
 export interface TestProxy {
   proxy: Proxy;
+  /** The unix listener ('' with `unix: false`). */
   unix: string;
   tcp: string;
   /** The bound `ws://…`/`wss://…` address ('' without `ws`). */
@@ -20,6 +21,8 @@ export interface StartProxyOptions {
   limits?: Partial<Limits>;
   plugins?: PluginSpec[];
   tcp?: boolean;
+  /** Listen on a unix socket (default true). */
+  unix?: boolean;
   /** Add a WebSocket listener: true for `ws://127.0.0.1:0/qmp`, or an address (`wss://127.0.0.1:0/x`). */
   ws?: boolean | string;
   websocket?: WsListenOptions;
@@ -31,12 +34,14 @@ export interface StartProxyOptions {
   log?: Logger;
   /** Metrics observer (packages/metrics). */
   observer?: Observer;
+  /** Commands run through a private warm-up client before listening (ProxyOptions.warmUp). */
+  warmUp?: number;
 }
 
 export async function startProxy(upstream: string, opts: StartProxyOptions = {}): Promise<TestProxy> {
   const dir = mkdtempSync(join(tmpdir(), 'qmpmux-proxy-'));
   const unix = `unix:${join(dir, 'qmpmux.sock')}`;
-  const listen = [unix];
+  const listen = opts.unix === false ? [] : [unix];
   if (opts.tcp !== false) listen.push('tcp:127.0.0.1:0');
   if (opts.ws) listen.push(opts.ws === true ? 'ws://127.0.0.1:0/qmp' : opts.ws);
   listen.push(...(opts.listen ?? []));
@@ -50,6 +55,7 @@ export async function startProxy(upstream: string, opts: StartProxyOptions = {})
     tls: opts.tls,
     unixMode: opts.unixMode,
     observer: opts.observer,
+    warmUp: opts.warmUp,
     log: opts.log ?? createLogger('qmpmux', (process.env.QMPMUX_TEST_LOG as never) ?? 'error'),
   });
   await proxy.start();
@@ -58,7 +64,7 @@ export async function startProxy(upstream: string, opts: StartProxyOptions = {})
   const ws = proxy.listeners.find((l) => /^wss?:/.test(l.bound))?.bound ?? '';
   return {
     proxy,
-    unix,
+    unix: opts.unix === false ? '' : unix,
     tcp,
     ws,
     async stop() {

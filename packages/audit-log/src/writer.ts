@@ -44,6 +44,8 @@ export interface WriterOptions {
   /** Mode of new files (default 0600). */
   fileMode?: number;
   log?: { info(m: string): void; warn(m: string): void; error(m: string): void };
+  /** Told of every append that fails (`write`) and every fsync that fails (`fsync`), e.g. for metrics. */
+  onFailure?: (stage: 'write' | 'fsync') => void;
 }
 
 interface Segment {
@@ -126,6 +128,7 @@ export class AuditWriter {
       return r;
     } catch (e) {
       const error = e instanceof AuditWriteError ? e : new AuditWriteError(this.opts.path, e);
+      this.opts.onFailure?.('write');
       if (!this.failure) {
         this.failure = { error, since: new Date().toISOString(), count: 0 };
         this.log.error(error.message);
@@ -322,6 +325,7 @@ export class AuditWriter {
       if (err) {
         const e = new AuditWriteError(this.opts.path, err);
         this.log.error(`fsync failed: ${e.message}`);
+        this.opts.onFailure?.('fsync');
         this.settle(target, e);
       } else this.settle(target);
       const again = this.syncAgain;

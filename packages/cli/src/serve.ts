@@ -82,10 +82,10 @@ export async function serve(argv: string[]): Promise<number> {
     vmLog: fleetForm ? (name) => log.child(name) : () => log,
     observer: metrics && ((name) => metrics.observer(name)),
     warmUp: Number(process.env.QMPMUX_WARMUP ?? 3000),
-    onStarted: (vm) => {
+    onCreated: (vm) => {
       if (metrics) detach.set(vm.proxy, metrics.attach(vm.proxy));
-      discovery?.onStarted(vm);
     },
+    onStarted: (vm) => discovery?.onStarted(vm),
     onStopped: (vm) => {
       detach.get(vm.proxy)?.();
       detach.delete(vm.proxy);
@@ -112,7 +112,15 @@ export async function serve(argv: string[]): Promise<number> {
     await fleet.stop();
     await qemu?.stop();
   };
+  // Everything else is set up before the listeners open: work done after that would land on the
+  // first clients' commands (the cold-start tail, docs/operations.md).
+  const launcher = npmLauncher();
+  let starting = true;
   try {
+    if (metrics && httpAddress) {
+      http = await startHttp({ address: httpAddress, proxies: () => fleet.proxies(), starting: () => starting, metrics });
+      log.info(`metrics and health on http://${http.bound}/metrics`);
+    }
     const report = await fleet.sync('config', specs, { atomic: true });
     if (!fleetForm && report.failed.length) throw new Error(report.failed[0]!.error.replace(/^qmpmux: VM '[^']*' did not start: /, ''));
     for (const f of report.failed) log.error(f.error);
@@ -132,10 +140,7 @@ export async function serve(argv: string[]): Promise<number> {
     if (cfg.control) {
       control = await startControl(cfg.control, { fleet, spec: (e) => specOf(e, 'control', current), onRemoved: (vm) => discovery?.forget(vm.spec.name), maxClients: cfg.fleetLimits.maxControlClients, version: VERSION, log: log.child('control') });
     }
-    if (metrics && httpAddress) {
-      http = await startHttp({ address: httpAddress, proxies: () => fleet.proxies(), metrics });
-      log.info(`metrics and health on http://${http.bound}/metrics`);
-    }
+    starting = false;
     if (fleetForm) log.info(`fleet: ${fleet.size} VM(s)${cfg.discover ? `, discovering in ${cfg.discover.dir}` : ''}${cfg.control ? `, control on ${cfg.control}` : ''}`);
     else log.info(`upstream ${upstream}${qemu ? ` (managed QEMU under watchdog pid ${qemu.pid})` : ''}`);
     onHup = reloader({ file: opts.config as string | undefined, flags: opts, fleet, running: cfg, discovery: followDiscovery, upstream, log, applied: (c) => (current = settingsOf(c, AVAILABLE_PLUGINS)) });
@@ -153,7 +158,6 @@ export async function serve(argv: string[]): Promise<number> {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     // Started by npx/npm exec: stop when that npm process is killed (launcher.ts).
-    const launcher = npmLauncher();
     if (launcher !== undefined) unwatch = watchLauncher(launcher, () => onSignal(`npm (pid ${launcher}) exited`));
   });
   unwatch();

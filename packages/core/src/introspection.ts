@@ -110,7 +110,7 @@ export function extendQmpSchema(schema: readonly JsonPlain[], own: readonly OwnC
  * TypeError when a declaration cannot be introspected (a bad type in `data` or `returns`).
  */
 export function extendReply(executed: string, reply: UpstreamReply, own: readonly OwnCommandInfo[]): { reply: UpstreamReply; value: JsonPlain[] } | undefined {
-  if (!own.length || !INTROSPECTION_COMMANDS.has(executed)) return undefined;
+  if (!INTROSPECTION_COMMANDS.has(executed) || !own.length) return undefined;
   const r = reply.result();
   if (!('return' in r) || !Array.isArray(r.return)) return undefined;
   const extended = extendIntrospection(executed, r.return, own);

@@ -5,6 +5,7 @@
 import { COMMAND_PREFIX, HOOKS, type ClientInfo, type CommandContext, type CommandVerdict, type ConnectVerdict, type HookName, type Plugin, type QmpEvent, type ReplyContext, type ReplyVerdict } from './types.ts';
 import { refuse } from './errors.ts';
 import { checkArguments, type ArgsOf, type OwnCommand } from './own-command.ts';
+import { collectOwnCommands } from './introspection.ts';
 import type { Logger } from './log.ts';
 
 export class PluginError extends Error {
@@ -25,6 +26,8 @@ export class PluginHost {
   /** The plugins that see commands (an onCommand hook or own commands), in order, with their indexes. */
   private readonly commandChain: { plugin: Plugin; index: number; own: ReadonlyMap<string, OwnCommand> }[];
   private readonly owned = new Set<string>();
+  /** Every plugin's own commands, in plugin order, each name once (introspection adds them). */
+  readonly ownCommands: readonly OwnCommand[];
 
   constructor(
     readonly plugins: readonly Plugin[],
@@ -53,6 +56,7 @@ export class PluginHost {
       }
       if (plugin.onCommand || own.size) this.commandChain.push({ plugin, index, own });
     }
+    this.ownCommands = collectOwnCommands(plugins);
   }
 
   get hasCommandHooks(): boolean {
@@ -148,7 +152,8 @@ export class PluginHost {
       if (v) {
         verdict = v;
         const result = 'error' in v ? { error: v.error } : { return: v.return };
-        current = { ...current, result: () => result };
+        // What the next plugins see is no longer the cached answer: nothing of theirs is kept.
+        current = { ...current, result: () => result, memo: (_key, compute) => compute() };
       }
     }
     return verdict;

@@ -15,8 +15,8 @@ import type { RawEvent } from './upstream-message.ts';
 import { errorLine } from './errors.ts';
 import { ConfigError } from './config-error.ts';
 import { DEFAULT_UNIX_MODE, DEFAULT_VM_NAME } from './vm-name.ts';
-import { NO_OBSERVER, type Observer, type ProxyGauges } from './observe.ts';
-import { warmUp } from './warm-up.ts';
+import { NO_OBSERVER, pluginMetrics, type Observer, type ProxyGauges } from './observe.ts';
+import { passThroughPlugins, warmUp } from './warm-up.ts';
 
 
 export interface PluginSpec {
@@ -103,7 +103,7 @@ export class Proxy implements ProxyApi {
     const checked = Proxy.validate(opts);
     const p = new Proxy(opts);
     for (const { definition: def, raw, options } of checked) {
-      const plugin = await def.create(options, { name: def.name, vm: p.name, log: p.log.child(def.name), proxy: p, commandPrefix: COMMAND_PREFIX });
+      const plugin = await def.create(options, { name: def.name, vm: p.name, log: p.log.child(def.name), proxy: p, commandPrefix: COMMAND_PREFIX, metrics: pluginMetrics(p.observer, def.name) });
       p.loaded.push({ definition: def, plugin, raw, options });
     }
     p.host = new PluginHost(
@@ -138,10 +138,12 @@ export class Proxy implements ProxyApi {
    * options did not change: they may name files to read again, such as token files); a plugin without
    * it must keep options equal to what it has. If a `reconfigure` throws, the plugins already
    * reconfigured get their previous options back and the error (a PluginError) is thrown.
-   * Connected clients stay connected. Reloads run one at a time.
+   * Connected clients stay connected. Reloads run one at a time. Plugins' views of cached answers
+   * (ReplyContext.memo) are forgotten once it is done.
    */
   reload(specs: readonly PluginSpec[]): Promise<void> {
-    const run = this.reloading.then(() => this.reloadNow(specs));
+    // Plugins' views of cached answers (ReplyContext.memo) may depend on their options: recomputed.
+    const run = this.reloading.then(() => this.reloadNow(specs)).finally(() => this.link.cache.clearViews());
     this.reloading = run.catch(() => {});
     return run;
   }
@@ -240,11 +242,15 @@ export class Proxy implements ProxyApi {
     return { clientsByTransport, pendingFds, upstreamQueued: d.queued, upstreamInflight: d.inflight, pendingEvents: this.pendingEvents, cacheEntries: this.link.cache.size };
   }
 
-  /** A session for in-process use (warm-up): not listed among clients, no plugin connect hooks. */
-  loopbackSession(conn: Conn): Session {
-    // No plugins: warm-up commands must not reach an audit log or a policy.
-    const none = new PluginHost([], this.log.child('plugins'));
-    return new Session(0, conn, { link: this.link, plugins: none, limits: this.limits, log: this.log, onClosed: () => {}, observer: NO_OBSERVER });
+  /**
+   * A session for the warm-up (warm-up.ts): not listed among clients, not counted in metrics (it
+   * reports to the observer's warm-up twin), and no plugin sees it (its plugin host holds only
+   * pass-through plugins with the real ones' hooks).
+   */
+  warmUpSession(conn: Conn): Session {
+    const host = new PluginHost(passThroughPlugins(this.host), this.log.child('plugins'));
+    const observer = this.observer.warmUpTwin?.() ?? NO_OBSERVER;
+    return new Session(0, conn, { link: this.link, plugins: host, limits: this.limits, log: this.log, onClosed: () => {}, observer });
   }
 
   // ---- life ----------------------------------------------------------------------------------------
@@ -253,7 +259,7 @@ export class Proxy implements ProxyApi {
     this.link.state$.subscribe((s) => this.onLinkState(s));
     this.link.events$.subscribe((e) => this.onEvent(e));
     this.link.start();
-    if (this.opts.warmUp) await warmUp(this, this.opts.warmUp);
+    if (this.opts.warmUp) await warmUp(this, this.opts.warmUp, this.opts.listen);
     for (const addr of this.opts.listen) {
       const l = await listen(addr, (c) => this.onConnection(c), {
         unixMode: this.opts.unixMode ?? DEFAULT_UNIX_MODE,

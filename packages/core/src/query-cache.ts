@@ -65,17 +65,24 @@ export function singleFlightKey(command: string, args: Record<string, JsonPlain>
 
 /** Bound on cached answers (the list above is far smaller; the bound keeps a future list honest). */
 const MAX_ENTRIES = 64;
+/** Bound on plugins' views of cached answers (ReplyContext.memo): e.g. principals × 2 introspection commands. */
+export const MAX_VIEWS = 1024;
 
-/** One link's cached answers; `generation` changes on every reconnect. */
+/**
+ * One link's cached answers, and what plugins computed from them (views: ReplyContext.memo, e.g. the
+ * policy plugin's introspection per principal); `generation` changes on every reconnect.
+ */
 export class QueryCache {
   private readonly entries = new Map<string, UpstreamReply>();
+  private readonly views = new Map<string, unknown>();
   private gen = 0;
 
   get generation(): number {
     return this.gen;
   }
+  /** Answers and views held. */
   get size(): number {
-    return this.entries.size;
+    return this.entries.size + this.views.size;
   }
 
   get(key: string): UpstreamReply | undefined {
@@ -88,9 +95,30 @@ export class QueryCache {
     if (!this.entries.has(key)) this.entries.set(key, reply);
   }
 
+  /**
+   * A view of the answer cached under `answer` (taken at `generation`), computed once per `key`: the
+   * first result is kept and returned again, while the link stands and until clearViews(). An answer
+   * from an older connection gets no kept view (compute runs, nothing is kept); past MAX_VIEWS
+   * nothing more is kept either.
+   */
+  view<T>(answer: string, generation: number, key: string, compute: () => T): T {
+    if (generation !== this.gen) return compute();
+    const k = `${answer}\0${key}`;
+    if (this.views.has(k)) return this.views.get(k) as T;
+    const v = compute();
+    if (this.views.size < MAX_VIEWS) this.views.set(k, v);
+    return v;
+  }
+
+  /** Forget every view (the plugins were reconfigured: a view may depend on their options). */
+  clearViews(): void {
+    this.views.clear();
+  }
+
   /** The connection to QEMU ended: nothing cached may be served again. */
   invalidate(): void {
     this.entries.clear();
+    this.views.clear();
     this.gen++;
   }
 }

@@ -10,12 +10,12 @@ import { QmpFramer, checkEnvelope, errorReply, returnReply, serializeQemu, toPla
 import type { Conn } from '@qmpmux/transports';
 import { QMPMUX_ERRORS, errorLine, errorText, refuse, type Refusal } from './errors.ts';
 import { FdSlot, type FdBundle } from './fd-slot.ts';
-import { collectOwnCommands, extendReply } from './introspection.ts';
+import { extendReply } from './introspection.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './log.ts';
 import type { PluginHost } from './plugin-host.ts';
 import { Reply } from './reply.ts';
-import type { ClientInfo, CommandContext, CommandVerdict, QmpEvent, ReplyVerdict } from './types.ts';
+import type { ClientInfo, CommandContext, CommandVerdict, QmpEvent, ReplyContext, ReplyVerdict } from './types.ts';
 import { FD_CONSUMERS, Source, closeFds, type UpstreamLink } from './upstream.ts';
 import type { UpstreamReply } from './upstream-message.ts';
 import { disconnectReason, type Observer, type ReplySource } from './observe.ts';
@@ -311,13 +311,13 @@ export class Session {
       const hit = link.cache.get(ckey);
       if (hit) {
         this.deps.observer.cacheHit(executed);
-        return this.finish(ctx, item, Reply.upstream(executed, answeredBy, hit, 'cache'));
+        return this.finish(ctx, item, Reply.upstream(executed, answeredBy, hit, 'cache').cachedAs(link.cache, ckey, link.cache.generation));
       }
     }
     const generation = link.cache.generation;
     const onReply = (upstream: UpstreamReply) => {
       const reply = this.fromQemu(executed, answeredBy, upstream);
-      if (ckey !== undefined && !reply.isError) link.cache.put(ckey, reply.upstreamReply!, generation);
+      if (ckey !== undefined && !reply.isError) link.cache.put(ckey, reply.cachedAs(link.cache, ckey, generation).upstreamReply!, generation);
       this.finish(ctx, item, reply);
     };
     const onLost = () => this.finish(ctx, item, Reply.local('qmpmux', executed, answeredBy, lost));
@@ -339,7 +339,7 @@ export class Session {
   /** QEMU's reply; for query-commands/query-qmp-schema with qmpmux's own commands added. */
   private fromQemu(executed: string, answeredBy: number, upstream: UpstreamReply): Reply {
     try {
-      const grown = extendReply(executed, upstream, collectOwnCommands(this.deps.plugins.plugins));
+      const grown = extendReply(executed, upstream, this.deps.plugins.ownCommands);
       if (grown) return Reply.upstream(executed, answeredBy, grown.reply, 'qemu', grown.value);
     } catch (e) {
       this.deps.log.error(`a plugin's command declaration cannot be introspected: ${(e as Error).message}; ${executed} answered as QEMU did`);
@@ -356,7 +356,7 @@ export class Session {
       this.deps.observer.commandReplied(ctx.command, isError ? 'error' : 'ok', reply.from, Number(process.hrtime.bigint() - ctx.receivedAt) / 1e9);
     };
     if (!plugins.hasReplyHooks) return sent(reply.bytes(ctx.idText), reply.isError);
-    const rc = { command: ctx, source: reply.source, executed: reply.executed, result: () => reply.result() };
+    const rc: ReplyContext = { command: ctx, source: reply.source, executed: reply.executed, result: () => reply.result(), memo: (key, compute) => reply.memo(key, compute) };
     if (reply.source === 'qmpmux') {
       // The link is gone and the client is about to be closed: the error goes out now; plugins (an
       // audit log) still see it, but cannot replace it.

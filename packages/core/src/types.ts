@@ -26,6 +26,7 @@ import type { Logger } from './log.ts';
 import type { Refusal } from './errors.ts';
 import type { OwnCommand } from './own-command.ts';
 import type { UpstreamState } from './upstream.ts';
+import type { PluginMetrics } from './observe.ts';
 
 export type { JsonPlain, QmpErrorClass, Peer };
 
@@ -85,6 +86,17 @@ export interface ReplyContext {
   readonly executed: string;
   /** The reply's content, parsed on demand. */
   result(): { return: JsonPlain } | { error: { class: string; desc: string } };
+  /**
+   * Work out something about this reply once. For an answer from the link's query cache
+   * (query-qmp-schema, query-commands, …: query-cache.ts) that no plugin after this one replaced,
+   * `compute` runs once per `key` per QEMU connection and its first result comes back every time
+   * after — until the link reconnects or the configuration is reloaded (Proxy.reload); for any other
+   * reply it runs each time. For a verdict that depends on nothing but the answer and `key`, such
+   * as the policy plugin's view of introspection per principal. Keys are shared by all plugins:
+   * start yours with your plugin's name. A verdict returned through memo must never be changed
+   * afterwards: qmpmux keeps its bytes.
+   */
+  memo<T extends ReplyVerdict | void>(key: string, compute: () => T): T;
 }
 
 export type ReplyVerdict = { action: 'replace'; return: JsonPlain } | { action: 'replace'; error: { class: QmpErrorClass | string; desc: string } };
@@ -212,6 +224,8 @@ export interface PluginContext {
   readonly proxy: ProxyApi;
   /** Prefix for qmpmux's own QMP commands (a QAPI downstream extension name). */
   readonly commandPrefix: string;
+  /** Counters for metrics (observe.ts): e.g. hmp-audit's records and write failures. */
+  readonly metrics: PluginMetrics;
 }
 
 /**

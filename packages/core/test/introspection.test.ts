@@ -65,4 +65,12 @@ describe('own commands in introspection', () => {
     assert.throws(() => extendQmpSchema([], [{ name: 'x', returns: 'string' as never }]), /x returns: unknown builtin type 'string'/);
     assert.throws(() => extendQmpSchema([], [{ name: 'x', data: { a: ['int', 'str'] as never } }]), /x data\.a: an array type is written \[ELEMENT\]/);
   });
+
+  it("extends QEMU's reply bytes in place; the grown reply parses (the query cache serves it to plugins again)", () => {
+    const m = classifyLine(Buffer.from('{"return": [{"name": "query-status"}], "id": 7}'));
+    assert.equal(m.kind, 'reply');
+    const grown = extendReply('query-commands', (m as Extract<typeof m, { kind: 'reply' }>).reply, [{ name: '__org.qmpmux_x' }])!;
+    assert.equal(grown.reply.forClient('"a"').toString('latin1'), '{"return": [{"name": "query-status"}, {"name": "__org.qmpmux_x"}], "id": "a"}\r\n');
+    assert.deepEqual(grown.reply.result(), { return: [{ name: 'query-status' }, { name: '__org.qmpmux_x' }] });
+  });
 });

@@ -7,7 +7,7 @@ import { answer, createLogger, ownCommand, refuse, type ClientInfo, type Command
 const log = createLogger('test', 'silent');
 const client = { id: 1, peer: { transport: 'unix', address: '/s' }, connectedAt: new Date(0), principal: undefined, attributes: new Map(), negotiated: true, oob: false, stats: { commands: 0, events: 0 } } as ClientInfo;
 const cmd = (command: string, args?: CommandContext['arguments'], oob = false): CommandContext => ({ client, command, arguments: args, oob, idText: '1', fds: [], receivedAt: 0n, state: new Map() });
-const replyOf = (c: CommandContext): ReplyContext => ({ command: c, source: 'qemu', executed: c.command, result: () => ({ return: {} }) });
+const replyOf = (c: CommandContext): ReplyContext => ({ command: c, source: 'qemu', executed: c.command, result: () => ({ return: {} }), memo: (_k, f) => f() });
 
 /** A plugin that records each hook call as `name:hook`. */
 function recorder(name: string, seen: string[], extra: Partial<Plugin> = {}): Plugin {

@@ -19,7 +19,13 @@ export interface FleetOptions {
   vmLog?: (name: string) => Logger;
   /** One VM's metrics observer (packages/metrics). */
   observer?: (name: string) => Observer;
-  /** A VM started (its listeners open) / is being stopped: metrics follow it, discovery watches it. */
+  /**
+   * A VM's Proxy exists and is about to start (listen): what must be in place before its first client
+   * (metrics) is set up here, so that work does not land on the first commands (the cold-start tail).
+   * A VM that then fails to start gets onStopped.
+   */
+  onCreated?: (vm: RunningVm) => void;
+  /** A VM started (its listeners open) / is being stopped: discovery watches it. */
   onStarted?: (vm: RunningVm) => void;
   onStopped?: (vm: RunningVm) => void;
   /** Warm-up commands for the first VM started (ProxyOptions.warmUp): V8's compiled code serves all. */
@@ -175,13 +181,15 @@ export class Fleet {
     } catch (e) {
       throw new FleetError(refuse('VM_START_FAILED', spec.name, message(e)));
     }
+    const vm: Entry = { spec, proxy };
+    this.opts.onCreated?.(vm);
     try {
       await proxy.start();
     } catch (e) {
+      this.opts.onStopped?.(vm);
       await proxy.stop();
       throw new FleetError(refuse('VM_START_FAILED', spec.name, message(e)));
     }
-    const vm: Entry = { spec, proxy };
     this.vms.set(spec.name, vm);
     this.opts.onStarted?.(vm);
     this.opts.log.info(`VM '${spec.name}' started (${spec.origin})`, { upstream: spec.proxy.upstream, listen: proxy.listenerAddresses });

@@ -11,6 +11,8 @@ export interface HttpOptions {
   address: string;
   /** The VMs, read at every request (a fleet may change). */
   proxies: () => Iterable<Proxy>;
+  /** True while the process is still starting its VMs: /readyz answers 503 `{"ready": false, "starting": true}`. */
+  starting?: () => boolean;
   metrics: MetricsRegistry;
 }
 
@@ -42,6 +44,7 @@ export async function startHttp(opts: HttpOptions): Promise<HttpEndpoint> {
     } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
+      if (opts.starting?.()) return void res.writeHead(503, { 'content-type': 'application/json' }).end('{"ready": false, "starting": true}\n');
       const notReady: { vm: string; state: string; error: string }[] = [];
       for (const p of opts.proxies()) if (p.link.state !== 'ready') notReady.push({ vm: p.name, state: p.link.state, error: p.link.lastError });
       if (notReady.length) res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: false, notReady }) + '\n');

@@ -1,33 +1,47 @@
 /**
- * Prometheus metrics for qmpmux, with prom-client. One MetricsRegistry per process; `observer(proxy)`
+ * Prometheus metrics for qmpmux, with prom-client. One MetricsRegistry per process; `observer(vm)`
  * gives each Proxy an Observer (core/observe.ts) whose series carry `vm` = Proxy.name.
  * Command labels are bounded: a name outside QEMU's live `query-commands` of the link and qmpmux's own
- * commands is counted as `other`.
+ * commands is counted as `other`; an event name that is not `[A-Z0-9_]{1,64}` is `other`.
+ * Plugins' counters (PluginContext.metrics) land in the same registry, with `vm` added.
  */
 import client from 'prom-client';
-import type { Observer, Proxy } from '@qmpmux/core';
+import type { Observer, PluginCounter, Proxy } from '@qmpmux/core';
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5];
 const STATES = ['idle', 'connecting', 'negotiating', 'ready', 'closed'] as const;
+const EVENT_NAME = /^[A-Z0-9_]{1,64}$/;
+
+/** The series the core's Observer feeds, in one registry. */
+function coreMetrics(registry: client.Registry) {
+  const registers = [registry];
+  return {
+    commands: new client.Counter({ name: 'qmpmux_commands_total', help: 'Commands answered, by command, outcome and source', labelNames: ['vm', 'command', 'outcome', 'source'], registers }),
+    latency: new client.Histogram({ name: 'qmpmux_command_duration_seconds', help: 'Command latency: read from the client to reply written', labelNames: ['vm', 'command'], buckets: LATENCY_BUCKETS, registers }),
+    upstreamLatency: new client.Histogram({ name: 'qmpmux_upstream_duration_seconds', help: 'The upstream part: written to QEMU to reply read', labelNames: ['vm', 'command'], buckets: LATENCY_BUCKETS, registers }),
+    upState: new client.Gauge({ name: 'qmpmux_upstream_state', help: '1 for the current state of the QEMU link', labelNames: ['vm', 'state'], registers }),
+    reconnects: new client.Counter({ name: 'qmpmux_upstream_reconnects_total', help: 'Times the QEMU link was lost after being ready', labelNames: ['vm'], registers }),
+    events: new client.Counter({ name: 'qmpmux_events_total', help: 'Events from QEMU, by name', labelNames: ['vm', 'event'], registers }),
+    connects: new client.Counter({ name: 'qmpmux_client_connections_total', help: 'Client connections accepted, by transport', labelNames: ['vm', 'transport'], registers }),
+    disconnects: new client.Counter({ name: 'qmpmux_client_disconnects_total', help: 'Client disconnects, by reason', labelNames: ['vm', 'transport', 'reason'], registers }),
+    cacheHits: new client.Counter({ name: 'qmpmux_query_cache_hits_total', help: 'Answers served from the query cache', labelNames: ['vm', 'command'], registers }),
+    joined: new client.Counter({ name: 'qmpmux_single_flight_joined_total', help: 'Commands that shared an identical pure query instead of going to QEMU', labelNames: ['vm', 'command'], registers }),
+  };
+}
+type CoreMetrics = ReturnType<typeof coreMetrics>;
 
 export class MetricsRegistry {
   readonly registry = new client.Registry();
   /** Per VM: the command names that may be labels (refreshed when its link becomes ready). */
   private readonly known = new Map<string, Set<string>>();
   private readonly proxies = new Set<Proxy>();
-  private readonly commands = new client.Counter({ name: 'qmpmux_commands_total', help: 'Commands answered, by command, outcome and source', labelNames: ['vm', 'command', 'outcome', 'source'], registers: [this.registry] });
-  private readonly latency = new client.Histogram({ name: 'qmpmux_command_duration_seconds', help: 'Command latency: read from the client to reply written', labelNames: ['vm', 'command'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  private readonly upstreamLatency = new client.Histogram({ name: 'qmpmux_upstream_duration_seconds', help: 'The upstream part: written to QEMU to reply read', labelNames: ['vm', 'command'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  private readonly upState = new client.Gauge({ name: 'qmpmux_upstream_state', help: '1 for the current state of the QEMU link', labelNames: ['vm', 'state'], registers: [this.registry] });
-  private readonly reconnects = new client.Counter({ name: 'qmpmux_upstream_reconnects_total', help: 'Times the QEMU link was lost after being ready', labelNames: ['vm'], registers: [this.registry] });
-  private readonly events = new client.Counter({ name: 'qmpmux_events_total', help: 'Events from QEMU, by name', labelNames: ['vm', 'event'], registers: [this.registry] });
-  private readonly connects = new client.Counter({ name: 'qmpmux_client_connections_total', help: 'Client connections accepted, by transport', labelNames: ['vm', 'transport'], registers: [this.registry] });
-  private readonly disconnects = new client.Counter({ name: 'qmpmux_client_disconnects_total', help: 'Client disconnects, by reason', labelNames: ['vm', 'transport', 'reason'], registers: [this.registry] });
-  private readonly cacheHits = new client.Counter({ name: 'qmpmux_query_cache_hits_total', help: 'Answers served from the query cache', labelNames: ['vm', 'command'], registers: [this.registry] });
-  private readonly joined = new client.Counter({ name: 'qmpmux_single_flight_joined_total', help: 'Commands that shared an identical pure query instead of going to QEMU', labelNames: ['vm', 'command'], registers: [this.registry] });
+  private readonly m: CoreMetrics;
+  /** Where warm-up twins report (a registry nobody scrapes), made on first use. */
+  private scratch: CoreMetrics | undefined;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics !== false) client.collectDefaultMetrics({ register: this.registry });
+    this.m = coreMetrics(this.registry);
     const self = this;
     const gauge = (name: string, help: string, labels: string[], read: (p: Proxy, set: (l: Record<string, string>, v: number) => void) => void) =>
       new client.Gauge({
@@ -50,41 +64,54 @@ export class MetricsRegistry {
       set({ queue: 'upstream_inflight' }, g.upstreamInflight);
       set({ queue: 'pending_events' }, g.pendingEvents);
     });
-    gauge('qmpmux_query_cache_entries', 'Answers held in the query cache', [], (p, set) => set({}, p.gauges().cacheEntries));
-  }
-
-  /** A counter for a plugin (e.g. audit records); same registry, `vm` label. */
-  counter(name: string, help: string, labelNames: string[] = []): client.Counter {
-    const existing = this.registry.getSingleMetric(name);
-    if (existing) return existing as client.Counter;
-    return new client.Counter({ name, help, labelNames: ['vm', ...labelNames], registers: [this.registry] });
+    gauge('qmpmux_query_cache_entries', 'Answers held in the query cache (and policy views of them)', [], (p, set) => set({}, p.gauges().cacheEntries));
   }
 
   /** The Observer to give Proxy.create (its `vm` is the name it will have). */
   observer(vm: string): Observer {
+    return this.observerOn(vm, this.m, () => this.observerOn(vm, (this.scratch ??= coreMetrics(new client.Registry())), undefined));
+  }
+
+  /** One observer over a set of series; `twin` makes its warm-up twin (undefined: this is one). */
+  private observerOn(vm: string, m: CoreMetrics, twin: (() => Observer) | undefined): Observer {
     const label = (command: string) => (this.known.get(vm)?.has(command) ? command : 'other');
     let wasReady = false;
-    return {
+    const self: Observer = {
       commandReplied: (command, outcome, source, s) => {
         const c = label(command);
-        this.commands.inc({ vm, command: c, outcome, source });
-        this.latency.observe({ vm, command: c }, s);
+        m.commands.inc({ vm, command: c, outcome, source });
+        m.latency.observe({ vm, command: c }, s);
       },
-      upstreamReplied: (command, s) => this.upstreamLatency.observe({ vm, command: label(command) }, s),
+      upstreamReplied: (command, s) => m.upstreamLatency.observe({ vm, command: label(command) }, s),
       upstreamState: (state) => {
-        for (const st of STATES) this.upState.set({ vm, state: st }, st === state ? 1 : 0);
+        for (const st of STATES) m.upState.set({ vm, state: st }, st === state ? 1 : 0);
         if (state === 'ready') wasReady = true;
         else if (wasReady && state === 'connecting') {
           wasReady = false;
-          this.reconnects.inc({ vm });
+          m.reconnects.inc({ vm });
         }
       },
-      event: (name) => this.events.inc({ vm, event: name.length <= 64 && /^[A-Z0-9_]+$/.test(name) ? name : 'other' }),
-      clientConnected: (transport) => this.connects.inc({ vm, transport }),
-      clientDisconnected: (transport, reason) => this.disconnects.inc({ vm, transport, reason }),
-      cacheHit: (command) => this.cacheHits.inc({ vm, command: label(command) }),
-      singleFlightJoined: (command) => this.joined.inc({ vm, command: label(command) }),
+      event: (name) => m.events.inc({ vm, event: EVENT_NAME.test(name) ? name : 'other' }),
+      clientConnected: (transport) => m.connects.inc({ vm, transport }),
+      clientDisconnected: (transport, reason) => m.disconnects.inc({ vm, transport, reason }),
+      cacheHit: (command) => m.cacheHits.inc({ vm, command: label(command) }),
+      singleFlightJoined: (command) => m.joined.inc({ vm, command: label(command) }),
+      counter: (name, help, labelNames) => this.pluginCounter(vm, name, help, labelNames),
+      warmUpTwin: () => (twin ? twin() : self),
     };
+    return self;
+  }
+
+  /** A plugin's counter (names checked by the core); one per name in the registry, `vm` added. */
+  private pluginCounter(vm: string, name: string, help: string, labelNames: readonly string[]): PluginCounter {
+    const want = ['vm', ...labelNames];
+    let c = this.registry.getSingleMetric(name) as client.Counter | undefined;
+    if (!c) c = new client.Counter({ name, help, labelNames: want, registers: [this.registry] });
+    else if (!(c instanceof client.Counter) || JSON.stringify((c as unknown as { labelNames: string[] }).labelNames) !== JSON.stringify(want)) {
+      throw new TypeError(`metric ${name} exists already with other labels or of another type`);
+    }
+    const counter = c;
+    return { inc: (labels = {}, value = 1) => counter.inc({ ...labels, vm }, value) };
   }
 
   /** Follow a proxy: gauges, and the command names its QEMU has (re-read at every connect). */

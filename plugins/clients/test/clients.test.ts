@@ -2,7 +2,7 @@
 // e2e/test/introspection.test.ts) and its answers, which must match what it declares.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { COMMAND_PREFIX, createLogger, type ClientInfo, type CommandContext, type OwnCommand, type Plugin, type ProxyApi } from '@qmpmux/core';
+import { COMMAND_PREFIX, NO_METRICS, createLogger, type ClientInfo, type CommandContext, type OwnCommand, type Plugin, type ProxyApi } from '@qmpmux/core';
 import { clientsPlugin } from '../src/index.ts';
 
 const NAME = `${COMMAND_PREFIX}query-clients`;
@@ -24,7 +24,7 @@ function client(id: number, extra: Partial<ClientInfo> = {}): ClientInfo {
 async function plugin(includeSelf: boolean, clients: ClientInfo[]): Promise<Plugin> {
   const proxy = { clients: new Map(clients.map((c) => [c.id, c])) } as unknown as ProxyApi;
   const options = clientsPlugin.validate({ includeSelf }, 'plugins[0].options');
-  return clientsPlugin.create(options, { name: 'clients', vm: 'default', log: createLogger('test', 'error'), proxy, commandPrefix: COMMAND_PREFIX });
+  return clientsPlugin.create(options, { name: 'clients', vm: 'default', log: createLogger('test', 'error'), proxy, commandPrefix: COMMAND_PREFIX, metrics: NO_METRICS });
 }
 
 function command(c: ClientInfo, name: string, args?: Record<string, never>): CommandContext {

@@ -26,7 +26,7 @@ import { parsePath, type RedactRule } from './redact.ts';
 import type { Rule } from './rules.ts';
 
 /** The log's own options (as the audit-log writer takes them) and the plugin's. */
-export interface HmpAuditOptions extends Omit<WriterOptions, 'log' | 'key' | 'fileMode'> {
+export interface HmpAuditOptions extends Omit<WriterOptions, 'log' | 'key' | 'fileMode' | 'onFailure'> {
   key: Buffer | undefined;
   fileMode: number;
   failClosed: boolean;

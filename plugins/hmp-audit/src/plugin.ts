@@ -12,6 +12,7 @@
  *   (setImmediate), off the reply's path; a crash in between loses that outcome, never the command.
  * Replies qmpmux produces itself (the QEMU link lost) pass too, with source 'qmpmux': their outcome is
  * recorded like any other. Options other than the log's own can change on SIGHUP (reconfigure).
+ * Metrics (PluginContext.metrics): records written by type, writes and fsyncs that failed.
  */
 import { hostname } from 'node:os';
 import { peerRecord, refuse, type ClientInfo, type CommandContext, type CommandVerdict, type JsonPlain, type Plugin, type PluginContext, type PluginDefinition, type ReplyContext } from '@qmpmux/core';
@@ -39,7 +40,9 @@ export const hmpAuditPlugin: PluginDefinition<HmpAuditOptions> = {
 };
 
 export function createHmpAudit(o: HmpAuditOptions, ctx: PluginContext): Plugin<HmpAuditOptions> {
-  const writer = AuditWriter.open({
+  const recorded = ctx.metrics.counter('qmpmux_audit_records_total', 'Audit records hmp-audit wrote, by record type', ['type']);
+  const failures = ctx.metrics.counter('qmpmux_audit_write_failures_total', 'Audit log writes (write) and fsyncs (fsync) that failed', ['stage']);
+  const opened = AuditWriter.open({
     path: o.path,
     format: o.format,
     fsync: o.fsync,
@@ -49,7 +52,18 @@ export function createHmpAudit(o: HmpAuditOptions, ctx: PluginContext): Plugin<H
     key: o.key,
     fileMode: o.fileMode,
     log: ctx.log,
+    onFailure: (stage) => failures.inc({ stage }),
   });
+  // Every record written is counted (metrics); a failed one is counted by onFailure above.
+  const writer = {
+    append(type: string, fields: Record<string, unknown>) {
+      const r = opened.append(type, fields);
+      recorded.inc({ type });
+      return r;
+    },
+    whenDurable: (seq: number) => opened.whenDurable(seq),
+    close: () => opened.close(),
+  };
   let policy = new Policy(o);
   let redactions = compileRedactions([...(o.redactDefaults ? DEFAULT_REDACTIONS : []), ...o.redact]);
   const clip = (s: string) => (s.length > o.maxTextBytes ? { text: recordString(s.slice(0, o.maxTextBytes)), truncated: true } : { text: recordString(s) });

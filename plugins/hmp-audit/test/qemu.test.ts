@@ -9,7 +9,7 @@ import type { PluginDefinition, PluginSpec } from '@qmpmux/core';
 import { startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2e';
 import { verifyFiles, type AuditRecord } from '@qmpmux/audit-log';
 import { hmpAuditPlugin } from '../src/index.ts';
-import { records, tempDir } from './helpers.ts';
+import { countingObserver, records, tempDir } from './helpers.ts';
 
 const tmp = tempDir();
 let qemu: TestQemu;
@@ -45,9 +45,10 @@ function byType(recs: AuditRecord[], type: string): AuditRecord[] {
 describe('recording HMP commands', () => {
   let mux: TestProxy;
   let path: string;
+  const metrics = countingObserver();
   before(async () => {
     path = logPath();
-    mux = await startProxy(qemu.address, { plugins: [audit({ path, fsync: 'always' })] });
+    mux = await startProxy(qemu.address, { plugins: [audit({ path, fsync: 'always' })], observer: metrics.observer });
   });
   after(() => mux?.stop());
 
@@ -90,6 +91,15 @@ describe('recording HMP commands', () => {
     assert.match((reps[8]!.outcome as { error: { desc: string } }).error.desc, /cpu-index/);
     for (const r of reps) assert.ok(typeof r.durationMs === 'number' && r.durationMs > 0 && r.durationMs < 10_000);
     assert.equal(verifyFiles([path]).ok, true);
+  });
+
+  it('counts its records for metrics, by type, as the log holds them', async () => {
+    const recs = records(path);
+    for (const type of ['start', 'command', 'reply']) {
+      assert.equal(metrics.counts[`qmpmux_audit_records_total{type=${type}}`], byType(recs, type).length, type);
+    }
+    assert.ok(byType(recs, 'command').length > 0);
+    assert.equal(Object.keys(metrics.counts).filter((k) => k.startsWith('qmpmux_audit_write_failures_total')).length, 0, 'no failures');
   });
 
   it('leaves other QMP commands unrecorded by default', async () => {
@@ -239,7 +249,8 @@ describe('a full disk with failClosed', () => {
   it('refuses audited commands with a clear error, keeps the others working, and recovers with a gap record', async (t) => {
     if (!mounted) return t.skip('cannot mount a tmpfs here (needs root)');
     const path = join(mnt, 'log', 'audit.log');
-    mux = await startProxy(qemu.address, { plugins: [audit({ path, fsync: 'batch', failClosed: true })] });
+    const metrics = countingObserver();
+    mux = await startProxy(qemu.address, { plugins: [audit({ path, fsync: 'batch', failClosed: true })], observer: metrics.observer });
     const c = await QmpClient.connect(mux.unix);
     assert.equal(await hmp(c, 'info status'), 'VM status: running\r\n');
     // Fill the file system to the last byte.
@@ -293,5 +304,8 @@ describe('a full disk with failClosed', () => {
     const cmds = byType(recs, 'command').map((r) => (r.hmp as { line: string }).line);
     assert.deepEqual(cmds, Array(ran + 2).fill('info status'), 'the refused commands were never recorded as run');
     assert.equal(byType(recs, 'reply').length, byType(recs, 'command').length - (gap.failed as number) + 2);
+    // Metrics: every failed write counted; every record the plugin wrote counted by its type.
+    assert.equal(metrics.counts['qmpmux_audit_write_failures_total{stage=write}'], gap.failed);
+    for (const type of ['start', 'command', 'reply', 'stop']) assert.equal(metrics.counts[`qmpmux_audit_records_total{type=${type}}`], byType(recs, type).length, type);
   });
 });

@@ -12,14 +12,15 @@
  *   before it reaches QEMU or a later plugin; a refusal is a GenericError naming command and principal.
  * - onReply filters `query-commands` and the command entries of `query-qmp-schema` to what the
  *   principal may run, and appends qmpmux's own commands to query-commands
- *   (ProxyApi.ownCommands) that it may run.
+ *   (ProxyApi.ownCommands) that it may run. The view of QEMU's (cached) answer is worked out once
+ *   per principal per QEMU connection (ReplyContext.memo), and again after a reload.
  * - `__org.qmpmux_query-principal` answers `{"principal": NAME}` for the asking connection.
  * - reconfigure (SIGHUP) swaps the whole policy at once and maps connected clients again: a client
  *   whose connection no longer matches any principal stays connected, but every command it sends is
  *   refused.
  * Options: see options.ts.
  */
-import { answer, ownCommand, refuse, type ClientInfo, type JsonPlain, type Peer, type PluginContext, type PluginDefinition } from '@qmpmux/core';
+import { answer, ownCommand, refuse, type ClientInfo, type JsonPlain, type Peer, type PluginContext, type PluginDefinition, type ReplyContext, type ReplyVerdict } from '@qmpmux/core';
 import { describePeer } from './match.ts';
 import { parsePolicyOptions, type PolicyOptions, type Principal } from './options.ts';
 import { decide } from './rules.ts';
@@ -68,6 +69,31 @@ export const policyPlugin: PluginDefinition<PolicyOptions> = {
     };
     const permitted = (p: Principal | undefined, command: string) => (p ? decide(p, command).permitted : false);
 
+    /** query-commands / query-qmp-schema as principal `p` may see them; undefined: unchanged. */
+    const introspectionView = (what: string, r: ReturnType<ReplyContext['result']>, p: Principal | undefined): ReplyVerdict | undefined => {
+      if (!('return' in r) || !Array.isArray(r.return)) return undefined;
+      if (what === 'query-qmp-schema') {
+        // Command entries the principal may not run are left out; types and events stay (they
+        // describe data, and type names are masked anyway). qmpmux's own commands are already in
+        // the schema (the core adds them before any plugin sees the reply).
+        const kept = r.return.filter((e) => {
+          const o = e as { name?: unknown; 'meta-type'?: unknown } | null;
+          return o?.['meta-type'] !== 'command' || (typeof o.name === 'string' && permitted(p, o.name));
+        });
+        return kept.length === r.return.length ? undefined : { action: 'replace', return: kept };
+      }
+      const names = new Set<string>();
+      const list: JsonPlain[] = [];
+      for (const e of r.return) {
+        const name = (e as { name?: unknown } | null)?.name;
+        if (typeof name !== 'string' || !permitted(p, name)) continue;
+        names.add(name);
+        list.push(e);
+      }
+      for (const name of ctx.proxy.ownCommands) if (!names.has(name) && permitted(p, name)) list.push({ name });
+      return { action: 'replace', return: list };
+    };
+
     return {
       name: 'policy',
       commands: [
@@ -108,29 +134,13 @@ export const policyPlugin: PluginDefinition<PolicyOptions> = {
       async onReply(reply) {
         const what = reply.command.command;
         if (what !== 'query-commands' && what !== 'query-qmp-schema') return;
-        const r = reply.result();
-        if (!('return' in r) || !Array.isArray(r.return)) return;
-        const p = byName.get(state(reply.command.client)?.principal ?? '');
-        if (what === 'query-qmp-schema') {
-          // Command entries the principal may not run are left out; types and events stay (they
-          // describe data, and type names are masked anyway). qmpmux's own commands are already in
-          // the schema (the core adds them before any plugin sees the reply).
-          const kept = r.return.filter((e) => {
-            const o = e as { name?: unknown; 'meta-type'?: unknown } | null;
-            return o?.['meta-type'] !== 'command' || (typeof o.name === 'string' && permitted(p, o.name));
-          });
-          return kept.length === r.return.length ? undefined : { action: 'replace', return: kept };
-        }
-        const names = new Set<string>();
-        const list: JsonPlain[] = [];
-        for (const e of r.return) {
-          const name = (e as { name?: unknown } | null)?.name;
-          if (typeof name !== 'string' || !permitted(p, name)) continue;
-          names.add(name);
-          list.push(e);
-        }
-        for (const name of ctx.proxy.ownCommands) if (!names.has(name) && permitted(p, name)) list.push({ name });
-        return { action: 'replace', return: list };
+        const principal = state(reply.command.client)?.principal ?? '';
+        // QEMU's answer is cached per link (core query-cache.ts): the view of it depends only on the
+        // principal (and the policy, whose reload clears kept views), so it is worked out once.
+        return reply.memo(`policy\0${what}\0${principal}`, () => {
+          log.debug('introspection view computed', { command: what, principal });
+          return introspectionView(what, reply.result(), byName.get(principal));
+        });
       },
 
       async reconfigure(n) {

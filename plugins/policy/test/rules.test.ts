@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, createLogger, type ClientInfo, type Peer, type Plugin, type PluginContext, type ProxyApi } from '@qmpmux/core';
+import { ConfigError, NO_METRICS, createLogger, type ClientInfo, type Peer, type Plugin, type PluginContext, type ProxyApi } from '@qmpmux/core';
 import { decide, glob, parsePolicyOptions, policyPlugin, resolvePrincipal, subjectAttributes, type CommandRules } from '../src/index.ts';
 
 const rules = (r: Partial<CommandRules>): CommandRules => ({ profile: undefined, allow: [], deny: [], ...r });
@@ -200,6 +200,7 @@ describe('the hooks, with fake connections', () => {
     vm: 'default',
     log: createLogger('test', 'silent'),
     commandPrefix: '__org.qmpmux_',
+    metrics: NO_METRICS,
     proxy: { clients, ownCommands: ['__org.qmpmux_query-principal', '__org.qmpmux_query-clients'] } as unknown as ProxyApi,
   } satisfies PluginContext;
   const command = (client: ClientInfo, name: string) => ({ client, command: name, arguments: undefined, oob: false, idText: '1', fds: [], receivedAt: 0n, state: new Map() });
@@ -227,9 +228,9 @@ describe('the hooks, with fake connections', () => {
     const c = fakeClient(3, unix(7, 7));
     await p.onClientConnect!(c);
     const ret = [{ name: 'query-status' }, { name: 'stop' }, { name: 'qmp_capabilities' }, { name: 'query-commands' }];
-    const v = await p.onReply!({ command: command(c, 'query-commands'), source: 'qemu', executed: 'query-commands', result: () => ({ return: ret }) });
+    const v = await p.onReply!({ command: command(c, 'query-commands'), source: 'qemu', executed: 'query-commands', result: () => ({ return: ret }), memo: (_k, f) => f() });
     assert.deepEqual(v, { action: 'replace', return: [{ name: 'query-status' }, { name: 'qmp_capabilities' }, { name: 'query-commands' }, { name: '__org.qmpmux_query-principal' }] });
-    const err = await p.onReply!({ command: command(c, 'query-commands'), source: 'qemu', executed: 'query-commands', result: () => ({ error: { class: 'GenericError', desc: 'x' } }) });
+    const err = await p.onReply!({ command: command(c, 'query-commands'), source: 'qemu', executed: 'query-commands', result: () => ({ error: { class: 'GenericError', desc: 'x' } }), memo: (_k, f) => f() });
     assert.equal(err, undefined, 'errors pass untouched');
   });
 
