@@ -18,3 +18,4 @@ export { peerRecord, PEER_RECORD_TYPE, type PeerRecord } from './peer-record.ts'
 export { NO_OBSERVER, DISCONNECT_REASONS, type Observer, type ProxyGauges, type ReplySource, type ReplyOutcome, type DisconnectReason } from './observe.ts';
 export { CACHED_QUERIES, SINGLE_FLIGHT_QUERIES } from './query-cache.ts';
 export { acquireLockFile, LockFileError } from './lock-file.ts';
+export { inspectRequest, type RequestCheck } from './virtual-client.ts';

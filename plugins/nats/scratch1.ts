@@ -1,0 +1,30 @@
+import { connect, headers } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, DeliverPolicy } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { startNats } from '@qmpmux/e2e';
+const n = await startNats();
+const nc = await connect({ servers: [n.url], maxReconnectAttempts: -1, waitOnFirstConnect: true, reconnectTimeWait: 200 });
+(async () => { for await (const s of nc.status()) console.log('status', s.type, (s as any).data ?? ''); })();
+const jsm = await jetstreamManager(nc);
+try { await jsm.streams.info('EV'); } catch (e) { console.log('info err', (e as Error).constructor.name, (e as Error).message, (e as any).code); }
+const si = await jsm.streams.add({ name: 'EV', subjects: ['q.*.event.>', 'q.*.gap'], duplicate_window: 120e9, max_age: 0 });
+console.log(si.config.duplicate_window, si.config.storage, si.config.max_msgs);
+const js = jetstream(nc);
+const h = headers(); h.set('Qmpmux-Seq', '1');
+const a = await js.publish('q.vm1.event.STOP', Buffer.from('{"event":"STOP"}\r\n'), { msgID: 'vm1.1.1', headers: h });
+const b = await js.publish('q.vm1.event.STOP', Buffer.from('{"event":"STOP"}\r\n'), { msgID: 'vm1.1.1', headers: h });
+console.log(a, b);
+const c = await js.consumers.get('EV', { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: 1 });
+const m = await c.next({ expires: 1000 });
+console.log(m?.subject, m?.seq, JSON.stringify(m?.string()), m?.headers?.get('Qmpmux-Seq'), m?.info.timestampNanos);
+const kv = await new Kvm(nc).create('VMS', { ttl: 2000 });
+await kv.put('vm1', '{"x":1}');
+const e = await kv.get('vm1'); console.log('kv', e?.string(), e?.operation);
+const st = await kv.status(); console.log('ttl', st.ttl);
+await n.kill9();
+const t0 = Date.now();
+try { await js.publish('q.vm1.event.STOP', Buffer.from('x'), { msgID: 'vm1.1.2', timeout: 1500 }); } catch (e) { console.log('pub when down', Date.now() - t0, (e as Error).constructor.name, (e as Error).message); }
+await n.restart();
+await new Promise((r) => setTimeout(r, 1500));
+console.log('after restart', await js.publish('q.vm1.event.STOP', Buffer.from('x'), { msgID: 'vm1.1.2', timeout: 1500 }));
+await nc.close(); await n.stop();

@@ -1,0 +1,11 @@
+import { connect } from '@nats-io/transport-node';
+import { startNats } from '@qmpmux/e2e';
+const n = await startNats();
+await n.kill9();
+const t0 = Date.now();
+const p = connect({ servers: [n.url], maxReconnectAttempts: -1, waitOnFirstConnect: true, reconnectTimeWait: 200 });
+p.then((nc) => { console.log('connected after', Date.now() - t0); nc.close(); }, (e) => console.log('connect failed', Date.now() - t0, e.message));
+await new Promise((r) => setTimeout(r, 3000));
+await n.restart();
+await new Promise((r) => setTimeout(r, 1500));
+await n.stop();
