@@ -45,7 +45,10 @@ export class EventPublisher {
   duplicates = 0;
   failures = 0;
   private js: JetStreamClient | undefined;
-  private inflight = 0;
+  /** Sent on this connection, awaiting their acknowledgement. */
+  private readonly inflight = new Set<PendingMessage>();
+  /** Counts connections: a settlement from an earlier one only counts if it is an acknowledgement. */
+  private generation = 0;
   private scheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = RETRY_MIN_MS;
@@ -112,6 +115,11 @@ export class EventPublisher {
       this.d.log,
     );
     this.js = jetstream(nc);
+    // Publishes sent before the connection dropped may never be answered: send them again now (same
+    // Nats-Msg-Id, so a copy the server already stored is dropped) instead of waiting for their timeout.
+    this.generation++;
+    for (const m of this.inflight) this.buffer.retry(m);
+    this.inflight.clear();
     this.pausedUntil = 0;
     this.schedule();
   }
@@ -135,7 +143,7 @@ export class EventPublisher {
       this.retryTimer = setTimeout(() => this.pump(), wait);
       return;
     }
-    while (this.inflight < this.d.options.maxInflightPublish) {
+    while (this.inflight.size < this.d.options.maxInflightPublish) {
       const m = this.buffer.next();
       if (!m) return;
       this.send(js, m);
@@ -145,18 +153,22 @@ export class EventPublisher {
   private send(js: JetStreamClient, m: PendingMessage): void {
     const h = headers();
     for (const [k, v] of m.headers) h.set(k, v);
-    this.inflight++;
+    const gen = this.generation;
+    this.inflight.add(m);
     js.publish(m.subject, m.data, { msgID: m.msgId, headers: h, timeout: this.d.options.publishTimeoutMs }).then(
       (ack) => {
-        this.inflight--;
-        this.published++;
-        if (ack.duplicate) this.duplicates++;
+        if (gen === this.generation) this.inflight.delete(m);
+        if (this.buffer.has(m)) {
+          // The first acknowledgement of this message (a late one from an earlier attempt counts too).
+          this.published++;
+          if (ack.duplicate) this.duplicates++;
+        }
         this.retryMs = RETRY_MIN_MS;
         this.buffer.ack(m);
         this.schedule();
       },
       (e: Error) => {
-        this.inflight--;
+        if (gen !== this.generation || !this.inflight.delete(m)) return; // already sent again
         this.failures++;
         this.buffer.retry(m);
         if (this.closed) return;

@@ -59,6 +59,11 @@ export class PublishBuffer {
     return this.gap;
   }
 
+  /** Still held (not yet acknowledged)? */
+  has(m: PendingMessage): boolean {
+    return this.held.has(m.msgId);
+  }
+
   /** Take an event; false when it was dropped (buffer full). */
   push(m: PendingMessage): boolean {
     this.flushGap();
@@ -76,14 +81,18 @@ export class PublishBuffer {
 
   /** The next entry to send (removed from the waiting line, still held), or undefined. */
   next(): PendingMessage | undefined {
-    if (this.retries.length) return this.retries.shift();
-    if (this.head >= this.queue.length) return undefined;
-    const m = this.queue[this.head++]!;
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
+    for (;;) {
+      let m: PendingMessage;
+      if (this.retries.length) m = this.retries.shift()!;
+      else if (this.head < this.queue.length) {
+        m = this.queue[this.head++]!;
+        if (this.head > 1024 && this.head * 2 > this.queue.length) {
+          this.queue = this.queue.slice(this.head);
+          this.head = 0;
+        }
+      } else return undefined;
+      if (this.held.has(m.msgId)) return m; // else acknowledged meanwhile (a late answer to an earlier attempt)
     }
-    return m;
   }
 
   /** JetStream has it: forget it, and report a gap if there is room now. */
@@ -94,7 +103,7 @@ export class PublishBuffer {
 
   /** The attempt failed: send it again, before anything newer. */
   retry(m: PendingMessage): void {
-    if (!this.held.has(m.msgId)) return;
+    if (!this.held.has(m.msgId) || this.retries.includes(m)) return;
     let i = this.retries.length;
     while (i > 0 && this.retries[i - 1]!.seq > m.seq) i--;
     this.retries.splice(i, 0, m);

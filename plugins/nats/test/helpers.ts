@@ -1,6 +1,6 @@
 /** Test helpers: qmpmux with the nats plugin in front of a real QEMU, and a NATS client to look at what landed. */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { DeliverPolicy, jetstream, type JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { createLogger, type Logger, type LogLevel, type PluginSpec } from '@qmpmux/core';
@@ -88,7 +88,8 @@ export async function until(pred: () => boolean | Promise<boolean>, what: string
 /** How many messages a stream holds (0 when it does not exist yet). */
 export async function streamCount(nc: NatsConnection, stream: string): Promise<number> {
   try {
-    const jsm = await jetstream(nc).jetstreamManager();
+    // A short timeout: a request made while this test client reconnects would otherwise wait 5 s.
+    const jsm = await jetstreamManager(nc, { timeout: 500 });
     return (await jsm.streams.info(stream)).state.messages;
   } catch {
     return 0;
