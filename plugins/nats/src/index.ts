@@ -8,3 +8,4 @@ export { connectionOptions, type NatsState } from './connection.ts';
 export { eventSubjects } from './events.ts';
 export { qemuVersion, type InventoryEntry } from './inventory.ts';
 export { QUEUE_GROUP } from './gateway.ts';
+export { Fleet, vmGlob, type FleetOptions, type FleetMessage, type EventQuery } from './fleet-client.ts';
