@@ -13,6 +13,7 @@ import { errorText } from '@qmpmux/core';
 import { RawClient, startNats, startQemu, type TestNats, type TestQemu } from '@qmpmux/e2e';
 import { policyPlugin } from '@qmpmux/plugin-policy';
 import { hmpAuditPlugin } from '@qmpmux/plugin-hmp-audit';
+import { natsPlugin } from '../src/index.ts';
 import { natsClient, natsStats, startMux, until, type Mux } from './helpers.ts';
 
 const policy = {
@@ -214,6 +215,31 @@ describe('the NATS command gateway, configured otherwise', () => {
     } finally {
       process.kill(m.qemu.pid, 'SIGCONT');
       await m.stop();
+    }
+  });
+});
+
+describe('the NATS command gateway on reload', () => {
+  it('takes a new gatewayPrincipal and limits on reload; other options need a restart', async () => {
+    const nats = await startNats();
+    const nc = await natsClient(nats.url);
+    const opts = { servers: [nats.url] };
+    const m = await startMux(opts, { vm: 'rl' });
+    try {
+      const ask = async () => Buffer.from((await nc.request('qmpmux.rl.qmp', Buffer.from('{"execute":"query-status","id":1}'), { timeout: 10_000 })).data).toString();
+      await until(async () => (await nc.request('qmpmux.rl.qmp', Buffer.from('{}'), { timeout: 500 }).then(() => true, () => false)), 'the gateway subscribed');
+      assert.match(await ask(), /gatewayPrincipal is not set/);
+      await m.mux.proxy.reload([{ definition: natsPlugin, options: { ...opts, gatewayPrincipal: 'ops' } }]);
+      assert.match(await ask(), /"status": "running"/);
+      assert.deepEqual([...m.mux.proxy.clients.values()].filter((v) => v.peer.transport === 'virtual').map((v) => v.principal), ['ops']);
+      await m.mux.proxy.reload([{ definition: natsPlugin, options: { ...opts, gatewayPrincipal: 'ops2' } }]);
+      assert.match(await ask(), /"status": "running"/);
+      assert.deepEqual([...m.mux.proxy.clients.values()].filter((v) => v.peer.transport === 'virtual').map((v) => v.principal), ['ops2'], 'the old principal\'s client is gone');
+      await assert.rejects(m.mux.proxy.reload([{ definition: natsPlugin, options: { ...opts, gatewayPrincipal: 'ops2', subjectPrefix: 'other' } }]), /cannot change subjectPrefix while running; restart qmpmux/);
+    } finally {
+      await m.stop();
+      await nc.close();
+      await nats.stop();
     }
   });
 });
