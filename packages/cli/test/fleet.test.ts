@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { createLogger } from '@qmpmux/core';
-import { startNats, startProxy, startQemu, type TestNats, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+import { startNats, startProxy, startQemu, until, type TestNats, type TestProxy, type TestQemu } from '@qmpmux/e2e';
 import { Fleet, natsPlugin, type FleetMessage } from '@qmpmux/plugin-nats';
 
 const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/qmpmux.mjs');
@@ -33,14 +33,6 @@ async function run(...args: string[]): Promise<{ code: number | null; out: strin
   const code = await r.code;
   return { code, out: r.out(), err: r.err() };
 }
-async function until(pred: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 describe('qmpmux fleet', () => {
   let nats: TestNats;
   const qemus: TestQemu[] = [];

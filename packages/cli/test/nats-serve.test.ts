@@ -11,18 +11,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
-import { startNats, startQemu, type TestNats, type TestQemu } from '@qmpmux/e2e';
+import { startNats, startQemu, until, type TestNats, type TestQemu } from '@qmpmux/e2e';
 import { Fleet, type FleetMessage } from '@qmpmux/plugin-nats';
 
 const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/qmpmux.mjs');
-
-async function until(pred: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('qmpmux serve with the nats plugin, killed with -9', () => {
   let nats: TestNats;

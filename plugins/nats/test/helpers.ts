@@ -1,10 +1,11 @@
 /** Test helpers: qmpmux with the nats plugin in front of a real QEMU, and a NATS client to look at what landed. */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { createLogger, type Logger, type LogLevel, type PluginSpec } from '@qmpmux/core';
-import { startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+import { startProxy, startQemu, until, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+
+export { until };
 import { natsPlugin } from '../src/index.ts';
 
 export interface LogLine {
@@ -74,15 +75,6 @@ export async function readStream(nc: NatsConnection, stream: string, filter?: st
   }
   await c.delete().catch(() => {});
   return out;
-}
-
-/** Wait until `pred` holds (polled), or fail after `ms` naming `what`. */
-export async function until(pred: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 /** How many messages a stream holds (0 when it does not exist yet). */
