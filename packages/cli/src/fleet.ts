@@ -4,19 +4,23 @@
  * gateway.
  */
 import { parseMessage, toPlain, type JsonPlain } from '@qmpmux/protocol';
-import { Fleet, type EventQuery, type InventoryEntry } from '@qmpmux/plugin-nats';
+import { readFileSync } from 'node:fs';
+import { Fleet, type EventQuery, type FleetOptions, type InventoryEntry } from '@qmpmux/plugin-nats';
 import { numberOpt, parseArgs, UsageError, wantsHelp } from './args.ts';
 import { CliFailure } from './connect.ts';
 import { formatEvent } from './events.ts';
 import { ShellSyntaxError, parseArgsWords } from './grammar.ts';
 
 const COMMON = `  --nats URL      the NATS server (default nats://127.0.0.1:4222; repeatable)
+  --creds FILE    a NATS creds file; or user and password from $QMPMUX_NATS_USER and
+                  $QMPMUX_NATS_PASSWORD, or a token from $QMPMUX_NATS_TOKEN
   --prefix P      the nats plugin's subjectPrefix (default qmpmux)`;
 
-export const FLEET_USAGE = `usage: qmpmux fleet ls [--json] [--nats URL] [--prefix P] [--bucket NAME]
+export const FLEET_USAGE = `usage: qmpmux fleet ls [--json] [--nats URL] [--creds FILE] [--prefix P] [--bucket NAME]
        qmpmux fleet events [--vm GLOB] [--event NAME] [--since SEQ|TIME] [--follow] [--timestamp]
-                           [--pretty] [--nats URL] [--prefix P] [--stream NAME]
-       qmpmux fleet exec --vm VM [--timeout S] [--pretty] [--nats URL] [--prefix P] COMMAND [key=value]...
+                           [--pretty] [--nats URL] [--creds FILE] [--prefix P] [--stream NAME]
+       qmpmux fleet exec --vm VM [--timeout S] [--pretty] [--nats URL] [--creds FILE] [--prefix P]
+                         COMMAND [key=value]...
 The fleet as NATS sees it: every qmpmux with the nats plugin (docs/nats.md).
   ls        the VMs in the inventory (KV bucket QMPMUX_VMS): host, pid, QEMU, upstream, listeners, clients
             --json  the entries as JSON
@@ -52,14 +56,24 @@ export async function fleet(argv: string[]): Promise<number> {
 
 const NAME = /^[A-Za-z0-9_-]+$/;
 
-function common(opts: Record<string, string | string[] | boolean>): { servers: string[]; subjectPrefix: string | undefined } {
+function common(opts: Record<string, string | string[] | boolean>): FleetOptions {
   const servers = (opts.nats as string[] | undefined) ?? ['nats://127.0.0.1:4222'];
   for (const s of servers) {
-    if (!/^(nats|tls):\/\/[^/]+$/.test(s) && !/^[^/:]+:\d+$/.test(s)) throw new UsageError(`bad --nats '${s}' (expected nats://HOST:PORT, tls://HOST:PORT or HOST:PORT)`);
+    if (!/^(nats|tls):\/\/[^/@]+$/.test(s) && !/^[^/:@]+:\d+$/.test(s)) throw new UsageError(`bad --nats '${s}' (expected nats://HOST:PORT, tls://HOST:PORT or HOST:PORT; credentials go in --creds or the environment)`);
   }
   const prefix = opts.prefix as string | undefined;
   if (prefix !== undefined && !prefix.split('.').every((t) => NAME.test(t))) throw new UsageError(`bad --prefix '${prefix}' (subject tokens of A-Z a-z 0-9 _ -, separated by dots)`);
-  return { servers, subjectPrefix: prefix };
+  const out: FleetOptions = { servers, subjectPrefix: prefix };
+  const env = process.env;
+  if (opts.creds !== undefined) {
+    try {
+      out.creds = new Uint8Array(readFileSync(opts.creds as string));
+    } catch (e) {
+      throw new UsageError(`--creds: cannot read ${String(opts.creds)}: ${(e as Error).message}`);
+    }
+  } else if (env.QMPMUX_NATS_TOKEN) out.token = env.QMPMUX_NATS_TOKEN;
+  else if (env.QMPMUX_NATS_USER) Object.assign(out, { user: env.QMPMUX_NATS_USER, password: env.QMPMUX_NATS_PASSWORD });
+  return out;
 }
 
 function nameOpt(opts: Record<string, unknown>, key: string): string | undefined {
@@ -68,7 +82,7 @@ function nameOpt(opts: Record<string, unknown>, key: string): string | undefined
   return v;
 }
 
-async function open(o: Parameters<typeof Fleet.open>[0]): Promise<Fleet> {
+async function open(o: FleetOptions): Promise<Fleet> {
   try {
     return await Fleet.open(o);
   } catch (e) {
@@ -77,7 +91,7 @@ async function open(o: Parameters<typeof Fleet.open>[0]): Promise<Fleet> {
 }
 
 async function ls(argv: string[]): Promise<number> {
-  const { opts, rest } = parseArgs(argv, { values: ['prefix', 'bucket'], repeat: ['nats'], bools: ['json'] });
+  const { opts, rest } = parseArgs(argv, { values: ['prefix', 'bucket', 'creds'], repeat: ['nats'], bools: ['json'] });
   if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
   const c = common(opts);
   const f = await open({ ...c, inventoryBucket: nameOpt(opts, 'bucket') });
@@ -111,7 +125,7 @@ function since(text: string | undefined): EventQuery['since'] {
 }
 
 async function events(argv: string[]): Promise<number> {
-  const { opts, rest } = parseArgs(argv, { values: ['vm', 'event', 'since', 'prefix', 'stream'], repeat: ['nats'], bools: ['follow', 'timestamp', 'pretty'] });
+  const { opts, rest } = parseArgs(argv, { values: ['vm', 'event', 'since', 'prefix', 'stream', 'creds'], repeat: ['nats'], bools: ['follow', 'timestamp', 'pretty'] });
   if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
   const c = common(opts);
   const vm = opts.vm as string | undefined;
@@ -146,7 +160,7 @@ async function events(argv: string[]): Promise<number> {
 }
 
 async function exec(argv: string[]): Promise<number> {
-  const { opts, rest } = parseArgs(argv, { values: ['vm', 'timeout', 'prefix'], repeat: ['nats'], bools: ['pretty'] });
+  const { opts, rest } = parseArgs(argv, { values: ['vm', 'timeout', 'prefix', 'creds'], repeat: ['nats'], bools: ['pretty'] });
   const c = common(opts);
   const vm = opts.vm as string | undefined;
   if (vm === undefined) throw new UsageError('missing --vm VM');

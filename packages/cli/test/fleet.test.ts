@@ -20,8 +20,8 @@ interface Run {
 }
 
 /** Run qmpmux without blocking this process (the proxies under test live in it). */
-function start(args: string[]): Run {
-  const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[], env: Record<string, string> = {}): Run {
+  const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let err = '';
   p.stdout.on('data', (d) => (out += d));
@@ -29,7 +29,10 @@ function start(args: string[]): Run {
   return { code: new Promise((r) => p.on('exit', (c) => r(c))), out: () => out, err: () => err, kill: (s) => p.kill(s) };
 }
 async function run(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const r = start(args);
+  return runWith({}, ...args);
+}
+async function runWith(env: Record<string, string>, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const r = start(args, env);
   const code = await r.code;
   return { code, out: r.out(), err: r.err() };
 }
@@ -156,5 +159,25 @@ describe('qmpmux fleet', () => {
     await until(() => lines() === 3, 'a STOP after the restart', 30_000);
     f.kill('SIGINT');
     assert.equal(await f.code, 0);
+  });
+});
+
+describe('qmpmux fleet against a NATS server that requires credentials', () => {
+  it('takes user and password from the environment; without them, one line and exit 1', async () => {
+    const nats = await startNats({ args: ['--user', 'qm', '--pass', 'pw-0123456789abcdef'] });
+    const qemu = await startQemu();
+    process.env.QMPMUX_TEST_FLEET_PASSWORD = 'pw-0123456789abcdef';
+    const mux = await startProxy(qemu.address, { name: 'sec1', log: createLogger('t', 'error'), plugins: [{ definition: natsPlugin, options: { servers: [nats.url], user: 'qm', password: { env: 'QMPMUX_TEST_FLEET_PASSWORD' } } }] });
+    try {
+      const env = { QMPMUX_NATS_USER: 'qm', QMPMUX_NATS_PASSWORD: 'pw-0123456789abcdef' };
+      await until(async () => (await runWith(env, 'fleet', 'ls', '--json', '--nats', nats.url)).out.includes('"sec1"'), 'sec1 listed');
+      const denied = await run('fleet', 'ls', '--nats', nats.url);
+      assert.equal(denied.code, 1);
+      assert.match(denied.err, /^qmpmux fleet: cannot connect to NATS .*[Aa]uthorization.*\n$/);
+    } finally {
+      await mux.stop();
+      await qemu.stop();
+      await nats.stop();
+    }
   });
 });

@@ -12,6 +12,11 @@ import type { InventoryEntry } from './inventory.ts';
 
 export interface FleetOptions {
   servers: string[];
+  /** Credentials, as the plugin takes them (at most one way). */
+  user?: string;
+  password?: string;
+  token?: string;
+  creds?: Uint8Array;
   subjectPrefix?: string;
   eventsStream?: string;
   inventoryBucket?: string;
@@ -51,7 +56,7 @@ export class Fleet {
   ) {}
 
   static async open(o: FleetOptions): Promise<Fleet> {
-    const opts = connectionOptions({ servers: o.servers, user: undefined, password: undefined, token: undefined, creds: undefined, tls: undefined }, 'qmpmux fleet');
+    const opts = connectionOptions({ servers: o.servers, user: o.user, password: o.password, token: o.token, creds: o.creds ? { path: '', content: o.creds } : undefined, tls: undefined }, 'qmpmux fleet');
     if (!o.reconnect) Object.assign(opts, { reconnect: false, maxReconnectAttempts: 0 });
     const nc = await connect({ ...opts, timeout: 5_000 });
     return new Fleet(nc, o.subjectPrefix ?? DEFAULTS.subjectPrefix, o.eventsStream ?? DEFAULTS.eventsStream, o.inventoryBucket ?? DEFAULTS.inventoryBucket);
