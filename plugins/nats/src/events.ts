@@ -11,7 +11,7 @@
  * acknowledges it; a failed or timed-out publish is retried with the same Nats-Msg-Id, which JetStream
  * drops as a duplicate when the first attempt had in fact been stored (within duplicateWindowMs).
  */
-import { headers, type NatsConnection } from '@nats-io/transport-node';
+import { headers, NoRespondersError, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import type { Logger, ProxyApi, QmpEvent } from '@qmpmux/core';
 import type { Subscription } from 'rxjs';
@@ -45,6 +45,11 @@ export class EventPublisher {
   duplicates = 0;
   failures = 0;
   private js: JetStreamClient | undefined;
+  private nc: NatsConnection | undefined;
+  private streamReady = false;
+  private ensuring: Promise<void> | undefined;
+  /** The stream check's findings, each logged once (it runs again after every reconnection). */
+  private readonly streamLog: Logger;
   /** Sent on this connection, awaiting their acknowledgement. */
   private readonly inflight = new Set<PendingMessage>();
   /** Counts connections: a settlement from an earlier one only counts if it is an acknowledgement. */
@@ -60,6 +65,7 @@ export class EventPublisher {
   constructor(private readonly d: EventPublisherDeps) {
     this.prefix = `${d.options.subjectPrefix}.${d.vm}`;
     this.buffer = new PublishBuffer(d.options.maxPendingPublish, (g) => this.gapMessage(g));
+    this.streamLog = onceLogger(d.log);
   }
 
   /** Start taking events (call from the plugin's create(), before any event can arrive). */
@@ -108,12 +114,7 @@ export class EventPublisher {
   }
 
   private async attach(nc: NatsConnection): Promise<void> {
-    const o = this.d.options;
-    await ensureStream(
-      await jetstreamManager(nc),
-      { name: o.eventsStream, subjects: eventSubjects(o.subjectPrefix), ...o.eventsRetention, duplicateWindowMs: o.duplicateWindowMs },
-      this.d.log,
-    );
+    this.nc = nc;
     this.js = jetstream(nc);
     // Publishes sent before the connection dropped may never be answered: send them again now (same
     // Nats-Msg-Id, so a copy the server already stored is dropped) instead of waiting for their timeout.
@@ -121,7 +122,29 @@ export class EventPublisher {
     for (const m of this.inflight) this.buffer.retry(m);
     this.inflight.clear();
     this.pausedUntil = 0;
-    this.schedule();
+    this.streamReady = false;
+    await this.ensure();
+  }
+
+  /**
+   * Create the stream when absent (at each connection, and again when a publish finds no stream: an
+   * operator may have deleted it). One check at a time; what it reports is logged once.
+   */
+  private ensure(): Promise<void> {
+    const nc = this.nc;
+    if (!nc) return Promise.resolve();
+    this.ensuring ??= (async () => {
+      const o = this.d.options;
+      try {
+        await ensureStream(await jetstreamManager(nc), { name: o.eventsStream, subjects: eventSubjects(o.subjectPrefix), ...o.eventsRetention, duplicateWindowMs: o.duplicateWindowMs }, this.streamLog);
+      } catch (e) {
+        this.streamLog.warn(`cannot check or create the JetStream stream ${o.eventsStream}: ${(e as Error).message}; publishing is tried all the same`);
+      }
+      this.streamReady = true;
+      this.ensuring = undefined;
+      this.schedule();
+    })();
+    return this.ensuring;
   }
 
   /** Publish in a later turn of the event loop, never in the caller's. */
@@ -136,7 +159,7 @@ export class EventPublisher {
 
   private pump(): void {
     const js = this.js;
-    if (!js || this.closed || !this.d.link.connected) return;
+    if (!js || !this.streamReady || this.closed || !this.d.link.connected) return;
     const wait = this.pausedUntil - Date.now();
     if (wait > 0) {
       clearTimeout(this.retryTimer);
@@ -172,6 +195,12 @@ export class EventPublisher {
         this.failures++;
         this.buffer.retry(m);
         if (this.closed) return;
+        if (this.streamReady && (e instanceof NoRespondersError || /no responders|jetstream is not enabled/i.test(e.message))) {
+          // No stream captures the subject (the client library reports that as "jetstream is not
+          // enabled"): check the stream again before the next attempt.
+          this.streamReady = false;
+          setTimeout(() => void this.ensure(), this.retryMs).unref();
+        }
         if (this.pausedUntil <= Date.now()) {
           this.d.log.debug('publish failed; retrying', { subject: m.subject, error: e.message, retryMs: this.retryMs });
           this.pausedUntil = Date.now() + this.retryMs;
@@ -197,4 +226,16 @@ export class EventPublisher {
     clearTimeout(this.retryTimer);
     if (this.buffer.size) this.d.log.warn(`${this.buffer.size} event(s) not yet in JetStream at shutdown are lost`);
   }
+}
+
+/** A logger that says each distinct warning or error once (bounded: at most 64 remembered). */
+function onceLogger(log: Logger): Logger {
+  const said = new Set<string>();
+  const once = (f: (m: string, x?: Record<string, unknown>) => void) => (msg: string, fields?: Record<string, unknown>) => {
+    if (said.has(msg)) return;
+    if (said.size >= 64) said.clear();
+    said.add(msg);
+    f(msg, fields);
+  };
+  return { ...log, warn: once(log.warn), error: once(log.error) };
 }

@@ -89,6 +89,16 @@ describe('events to JetStream', () => {
     await until(() => m!.lines.some((l) => l.level === 'error' && /WRONG_EVENTS exists but does not capture qmpmux\.\*\.event\.>, qmpmux\.\*\.gap/.test(l.msg)), 'the error');
   });
 
+  it('creates the stream again when it was deleted while running, and publishes what was held', async () => {
+    m = await startMux({ servers: [nats.url], subjectPrefix: 'del', eventsStream: 'DEL_EVENTS' });
+    await togglePairs(m.mux.unix, 1);
+    await until(async () => (await streamCount(nc, 'DEL_EVENTS')) === 2, 'first events');
+    await (await jetstreamManager(nc)).streams.delete('DEL_EVENTS');
+    await togglePairs(m.mux.unix, 2);
+    await until(async () => (await streamCount(nc, 'DEL_EVENTS')) === 4, 'the later events in the new stream');
+    assert.deepEqual((await readStream(nc, 'DEL_EVENTS')).map((x) => Number(x.headers['Qmpmux-Seq'])).sort((a, b) => a - b), [3, 4, 5, 6]);
+  });
+
   it('refuses a VM name with a dot at start-up, naming it', async () => {
     await assert.rejects(startMux({ servers: [nats.url] }, { vm: 'a.b' }), (e) => e instanceof ConfigError && e.path === 'name' && /the VM name 'a\.b' contains '\.'/.test(e.message));
   });
