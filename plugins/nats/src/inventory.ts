@@ -51,6 +51,7 @@ export function qemuVersion(v: JsonPlain | undefined): string | null {
 
 export class Inventory {
   private kv: KV | undefined;
+  private nc: NatsConnection | undefined;
   private last = '';
   private debounce: NodeJS.Timeout | undefined;
   private checker: NodeJS.Timeout | undefined;
@@ -94,6 +95,7 @@ export class Inventory {
   }
 
   private async attach(nc: NatsConnection): Promise<void> {
+    this.nc = nc;
     const kv = await new Kvm(nc).create(this.d.bucket, { ttl: this.d.ttl * 1000, history: 1 });
     const st = await kv.status();
     if (st.ttl !== this.d.ttl * 1000) this.d.log.warn(`KV bucket ${this.d.bucket} exists with a TTL of ${st.ttl / 1000} s (configured: ${this.d.ttl} s); it is used as it is`);
@@ -104,7 +106,12 @@ export class Inventory {
   /** Put the entry when it changed (or always, to refresh it), one write at a time. */
   private write(always: boolean): void {
     const kv = this.kv;
-    if (!kv || this.closed || !this.d.link.connected) return;
+    if (this.closed || !this.d.link.connected) return;
+    if (!kv) {
+      // The bucket could not be opened at connection time (JetStream not ready?): try again at each refresh.
+      if (always && this.nc) this.attach(this.nc).catch((e: Error) => this.d.log.debug('inventory bucket not available', { error: e.message }));
+      return;
+    }
     const e = this.entry();
     const key = JSON.stringify({ ...e, updatedAt: '' });
     if (!always && key === this.last) return;
