@@ -52,9 +52,7 @@ export async function events(argv: string[]): Promise<number> {
     if (!match(String(value.event))) return;
     if (count !== undefined && seen >= count) return;
     seen++;
-    let text = opts.pretty ? JSON.stringify(value, null, 4) : raw;
-    if (opts.timestamp) text = `${isoTimestamp(value.timestamp)}: ${text}`;
-    process.stdout.write(text + '\n');
+    process.stdout.write(formatEvent(value, raw, { pretty: opts.pretty === true, timestamp: opts.timestamp === true }) + '\n');
     if (count !== undefined && seen >= count) finish(0);
   };
   qmp.messages$.subscribe({
@@ -100,4 +98,15 @@ export function isoTimestamp(ts: JsonPlain | undefined): string {
   const t = ts as { seconds?: unknown; microseconds?: unknown } | undefined;
   if (typeof t?.seconds !== 'number' || typeof t.microseconds !== 'number' || t.seconds < 0 || t.microseconds < 0) return new Date().toISOString();
   return new Date(t.seconds * 1000).toISOString().replace(/\.\d{3}Z$/, `.${String(t.microseconds).padStart(6, '0')}Z`);
+}
+
+/**
+ * One event as `qmpmux events` (and `qmpmux fleet events`) prints it: QEMU's own line, or indented
+ * JSON (pretty), after an optional label (`vm1: `) and QEMU's timestamp (ISO 8601, UTC, microseconds).
+ */
+export function formatEvent(value: Record<string, JsonPlain>, raw: string, o: { pretty: boolean; timestamp: boolean; label?: string }): string {
+  let text = o.pretty ? JSON.stringify(value, null, 4) : raw;
+  if (o.label !== undefined) text = `${o.label}: ${text}`;
+  if (o.timestamp) text = `${isoTimestamp(value.timestamp)}: ${text}`;
+  return text;
 }

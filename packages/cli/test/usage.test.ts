@@ -15,7 +15,7 @@ describe('qmpmux usage and errors', () => {
   it('--help of qmpmux and of every command: exit 0, a usage text', () => {
     const each = Object.keys(COMMANDS).flatMap((c) => [[c, '--help'], [c, '-h'], ['help', c]]);
     const subcommands = ['verify', 'show', 'convert'].map((s) => ['audit', s, '--help']);
-    for (const args of [['--help'], ['-h'], ['help'], ...each, ...subcommands, ['shell', '-H', '--help'], ['events', 'unix:/x', '--help']]) {
+    for (const args of [['--help'], ['-h'], ['help'], ...each, ...subcommands, ['shell', '-H', '--help'], ['events', 'unix:/x', '--help'], ['fleet', 'ls', '--help'], ['fleet', 'events', '--help'], ['fleet', 'exec', '--help']]) {
       const r = run(...args);
       assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, /usage: qmpmux/, args.join(' '));
@@ -64,6 +64,13 @@ describe('qmpmux usage and errors', () => {
         ['clients', '--jsn', 'unix:/x'],
         ['clients', 'ws://'],
         ['audit', 'frobnicate'],
+        ['fleet'],
+        ['fleet', 'nope'],
+        ['fleet', 'events', '--bogus'],
+        ['fleet', 'events', '--since', 'yesterday'],
+        ['fleet', 'exec', '--vm', 'vm1'],
+        ['fleet', 'exec', 'query-status'],
+        ['fleet', 'ls', '--nats', 'http://example'],
       ];
       for (const args of cases) {
         const r = run(...args);

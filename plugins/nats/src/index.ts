@@ -2,4 +2,10 @@
  * qmpmux on NATS JetStream (issue 13): events, audit records, commands and the VM inventory of a fleet.
  * See docs/nats.md.
  */
-export {};
+export { natsPlugin, natsPlugin as default, CLOSE_GRACE_MS } from './plugin.ts';
+export { validateOptions, DEFAULTS, type NatsOptions } from './options.ts';
+export { connectionOptions, type NatsState } from './connection.ts';
+export { eventSubjects } from './events.ts';
+export { qemuVersion, type InventoryEntry } from './inventory.ts';
+export { QUEUE_GROUP } from './gateway.ts';
+export { Fleet, vmGlob, type FleetOptions, type FleetMessage, type EventQuery } from './fleet-client.ts';
