@@ -1,6 +1,7 @@
 /** The audit log: a hash-chained, fsync'd, rotating record log (writer, reading, verification, display, conversion) and `qmpmux audit`. Used by the hmp-audit plugin and by the NATS shipper. */
 export { AuditWriter, type WriterOptions, type FsyncPolicy } from './writer.ts';
 export { verifyFiles, verifyLogFiles, type VerifyReport } from './verify.ts';
+export { ChainVerifier, verifyChain, type ChainBreak, type ChainItem, type ChainReport, type StoredBytes } from './chain-verify.ts';
 export { show, compileFilter, formatRecord, parseTime, type ShowFilter, type ShowOptions } from './show.ts';
 export { convertFile } from './convert.ts';
 export { readLogFile, readRecords, parseLogFile, orderFiles, type LogFile } from './read.ts';
