@@ -82,8 +82,11 @@ export class ChainVerifier {
   }
 }
 
-/** One item of a source: a record (and how it is stored), or something there that is not a record. `at` says where. */
-export type ChainItem<At> = { at: At; record: AuditRecord; stored?: StoredBytes } | { at: At; record?: undefined; reason: string };
+/**
+ * One item of a source: a record (and how it is stored), or something there that is not a (valid)
+ * record, with the seq it claims when it has one. `at` says where.
+ */
+export type ChainItem<At> = { at: At; record: AuditRecord; stored?: StoredBytes } | { at: At; record?: undefined; reason: string; seq?: number };
 
 export interface ChainReport<At> {
   ok: boolean;
@@ -103,7 +106,7 @@ export async function verifyChain<At>(items: AsyncIterable<ChainItem<At>> | Iter
   const v = new ChainVerifier(opts.key);
   let broken: ChainReport<At>['broken'];
   for await (const item of items) {
-    const b: ChainBreak | undefined = item.record ? v.check(item.record, item.stored) : { seq: undefined, reason: item.reason, kind: 'decode', expectedSeq: v.expectedSeq };
+    const b: ChainBreak | undefined = item.record ? v.check(item.record, item.stored) : { seq: item.seq, reason: item.reason, kind: 'decode', expectedSeq: v.expectedSeq };
     if (b) {
       broken = { ...b, at: item.at };
       break;
