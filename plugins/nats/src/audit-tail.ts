@@ -56,8 +56,10 @@ interface Cursor {
   foreign?: boolean;
 }
 
+/** A file of the log, open (unless missing), with its first record (undefined: empty or not a log). */
 interface Candidate {
   file: string;
+  fh: FileHandle | undefined;
   first: AuditRecord | undefined;
 }
 
@@ -88,10 +90,11 @@ export class LogTail {
     const files = await this.candidates();
     const idx = files.findLastIndex((c) => c.first !== undefined && c.first.seq <= ref.seq);
     if (idx < 0) {
+      await closeAll(files);
       const first = files.find((c) => c.first)?.first;
       return { found: false, why: first ? `the log starts at seq ${first.seq}` : 'the log holds no record' };
     }
-    await this.openAt(files[idx]!.file, 0);
+    await this.use(files, files[idx]!);
     for (;;) {
       const r = await this.take();
       if (!r) {
@@ -249,25 +252,32 @@ export class LogTail {
   private async openNext(): Promise<boolean> {
     const files = await this.candidates();
     const last = this.last;
+    const active = files.at(-1)!;
     if (!last) {
-      const c = files.find((f) => f.first) ?? files.find((f) => f.file === this.opts.path && f.exists);
-      return c ? this.openAt(c.file, 0) : false;
+      const c = files.find((f) => f.first) ?? (active.fh ? active : undefined);
+      return this.use(files, c);
     }
     // After a rotation: the next segment (or the new active file) starts with the next record.
     const next = files.find((f) => f.first?.seq === last.seq + 1);
-    if (next) return this.openAt(next.file, 0);
+    if (next) return this.use(files, next);
     const later = files.find((f) => f.first && f.first.seq > last.seq + 1);
-    const active = files.at(-1)!;
     if (!later) {
-      if (!active.exists) return false; // between the rotation's rename and the new file
-      if (!active.first) return this.openAt(active.file, 0); // the new active file, nothing in it yet
+      if (!active.fh) return this.use(files, undefined); // between the rotation's rename and the new file
+      if (!active.first) return this.use(files, active); // the new active file, nothing in it yet
     }
+    await closeAll(files);
     // The active file starts at or before the last record read (the log was replaced, or copied back),
     // or records are missing: find the last record read again.
     if (!(await this.reseek())) return true;
     if (later) {
-      this.opts.log.error(`audit log ${this.opts.path}: records ${last.seq + 1}..${later.first!.seq - 1} are not in the log (a segment was removed?): shipping from seq ${later.first!.seq}`);
-      return this.openAt(later.file, 0);
+      if (await this.take()) {
+        this.head--; // more records after it where it was found: read on there
+        return true;
+      }
+      const again = await this.candidates();
+      const c = again.find((f) => f.first && f.first.seq > last.seq);
+      if (c) this.opts.log.error(`audit log ${this.opts.path}: records ${last.seq + 1}..${c.first!.seq - 1} are not in the log (a segment was removed?): shipping from seq ${c.first!.seq}`);
+      return this.use(again, c);
     }
     return true;
   }
@@ -285,43 +295,43 @@ export class LogTail {
     return r.found;
   }
 
-  /** The log's files in chain order, each with its first record (undefined: missing, empty or not a log). */
-  private async candidates(): Promise<(Candidate & { exists: boolean })[]> {
-    const out: (Candidate & { exists: boolean })[] = [];
-    for (const f of [...listSegments(this.opts.path).map((s) => s.file), this.opts.path]) {
-      let fh: FileHandle | undefined;
-      try {
-        fh = await open(f, 'r');
-      } catch {
-        out.push({ file: f, first: undefined, exists: false });
-        continue;
-      }
-      try {
-        const buf = Buffer.allocUnsafe(Math.min(this.opts.readChunkBytes, 64 * 1024));
-        const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-        const format = detectFormat(buf[0]);
-        let first: AuditRecord | undefined;
-        if (bytesRead && format) for (const d of decodeRecords(buf.subarray(0, bytesRead), format, false)) {
-          if (d.ok) first = d.record;
-          break;
-        }
-        out.push({ file: f, first, exists: true });
-      } finally {
-        await fh.close();
-      }
-    }
-    return out;
+  /**
+   * The log's files in chain order, each open, with its first record. The active file is opened first:
+   * a segment that held records before it was renamed before it was created, so the listing made after
+   * misses none (a rotation meanwhile only adds a newer file, seen next time). Reading from the handle
+   * opened here means reading the file whose first record was looked at, whatever is renamed after.
+   */
+  private async candidates(): Promise<Candidate[]> {
+    const active = await this.inspect(this.opts.path);
+    const segments: Candidate[] = [];
+    for (const s of listSegments(this.opts.path)) segments.push(await this.inspect(s.file));
+    return [...segments.filter((c) => c.fh), active];
   }
 
-  private async openAt(file: string, pos: number): Promise<boolean> {
-    await this.release();
+  private async inspect(file: string): Promise<Candidate> {
     let fh: FileHandle;
     try {
       fh = await open(file, 'r');
     } catch {
-      return false;
+      return { file, fh: undefined, first: undefined };
     }
-    this.cur = { file, fh, ino: (await fh.stat()).ino, format: undefined, pos };
+    const buf = Buffer.allocUnsafe(Math.min(this.opts.readChunkBytes, 64 * 1024));
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const format = detectFormat(buf[0]);
+    let first: AuditRecord | undefined;
+    if (bytesRead && format) for (const d of decodeRecords(buf.subarray(0, bytesRead), format, false)) {
+      if (d.ok) first = d.record;
+      break;
+    }
+    return { file, fh, first };
+  }
+
+  /** Read `chosen` from its start (none: nothing to read yet); close the other candidates. */
+  private async use(files: Candidate[], chosen: Candidate | undefined): Promise<boolean> {
+    await this.release();
+    await closeAll(files, chosen);
+    if (!chosen?.fh) return false;
+    this.cur = { file: chosen.file, fh: chosen.fh, ino: (await chosen.fh.stat()).ino, format: undefined, pos: 0 };
     return true;
   }
 
@@ -371,4 +381,8 @@ export class LogTail {
       this.watcher = undefined; // no directory yet: poll
     }
   }
+}
+
+async function closeAll(files: Candidate[], except?: Candidate): Promise<void> {
+  for (const f of files) if (f !== except) await f.fh?.close().catch(() => undefined);
 }
