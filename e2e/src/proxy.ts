@@ -15,6 +15,8 @@ export interface TestProxy {
 }
 
 export interface StartProxyOptions {
+  /** The VM's name (ProxyOptions.name). */
+  name?: string;
   limits?: Partial<Limits>;
   plugins?: PluginSpec[];
   tcp?: boolean;
@@ -39,6 +41,7 @@ export async function startProxy(upstream: string, opts: StartProxyOptions = {})
   if (opts.ws) listen.push(opts.ws === true ? 'ws://127.0.0.1:0/qmp' : opts.ws);
   listen.push(...(opts.listen ?? []));
   const proxy = await Proxy.create({
+    name: opts.name,
     upstream,
     listen,
     limits: opts.limits,

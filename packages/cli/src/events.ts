@@ -49,13 +49,7 @@ export async function events(argv: string[]): Promise<number> {
     if (!match(String(value.event))) return;
     if (count !== undefined && seen >= count) return;
     seen++;
-    let text = opts.pretty ? JSON.stringify(value, null, 4) : raw;
-    if (opts.timestamp) {
-      const ts = value.timestamp as { seconds: number; microseconds: number } | undefined;
-      const when = ts ? new Date(ts.seconds * 1000 + Math.floor(ts.microseconds / 1000)).toISOString() : new Date().toISOString();
-      text = `${when}: ${text}`;
-    }
-    process.stdout.write(text + '\n');
+    process.stdout.write(formatEvent(value, raw, { pretty: opts.pretty === true, timestamp: opts.timestamp === true }) + '\n');
     if (count !== undefined && seen >= count) finish(0);
   };
   qmp.messages$.subscribe({
@@ -87,4 +81,19 @@ export async function events(argv: string[]): Promise<number> {
   qmp.close();
   if (code === 1 && wasClosed) process.stderr.write(`qmpmux events: connection to ${address} closed\n`);
   return code;
+}
+
+/**
+ * One event as `qmpmux events` (and `qmpmux fleet events`) prints it: QEMU's own line, or indented
+ * JSON (pretty), after an optional label (`vm1: `) and QEMU's timestamp (ISO 8601, UTC).
+ */
+export function formatEvent(value: Record<string, JsonPlain>, raw: string, o: { pretty: boolean; timestamp: boolean; label?: string }): string {
+  let text = o.pretty ? JSON.stringify(value, null, 4) : raw;
+  if (o.label !== undefined) text = `${o.label}: ${text}`;
+  if (o.timestamp) {
+    const ts = value.timestamp as { seconds: number; microseconds: number } | undefined;
+    const when = ts ? new Date(ts.seconds * 1000 + Math.floor(ts.microseconds / 1000)).toISOString() : new Date().toISOString();
+    text = `${when}: ${text}`;
+  }
+  return text;
 }

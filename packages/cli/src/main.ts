@@ -6,6 +6,7 @@ import { serve, SERVE_USAGE } from './serve.ts';
 import { shell, SHELL_USAGE } from './shell.ts';
 import { events, EVENTS_USAGE } from './events.ts';
 import { clients, CLIENTS_USAGE } from './clients.ts';
+import { fleet, FLEET_USAGE } from './fleet.ts';
 import { auditCommand, AUDIT_USAGE } from '@qmpmux/audit-log';
 
 export interface Subcommand {
@@ -23,6 +24,7 @@ export const COMMANDS: Record<string, Subcommand> = {
   events: { summary: "print QEMU's events as they arrive", usage: EVENTS_USAGE, run: events },
   clients: { summary: 'who is connected', usage: CLIENTS_USAGE, run: clients },
   audit: { summary: 'verify, show or convert audit logs', usage: AUDIT_USAGE, run: auditSub, ownHelp: true },
+  fleet: { summary: 'the VMs, events and commands of every host, through NATS', usage: FLEET_USAGE, run: fleet, ownHelp: true },
 };
 
 async function auditSub(argv: string[]): Promise<number> {

@@ -13,7 +13,7 @@ const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], {
 
 describe('qmpmux usage and errors', () => {
   it('--help of qmpmux and of every command: exit 0, a usage text', () => {
-    for (const args of [['--help'], ...Object.keys(COMMANDS).map((c) => [c, '--help'])]) {
+    for (const args of [['--help'], ...Object.keys(COMMANDS).map((c) => [c, '--help']), ['fleet', 'ls', '--help'], ['fleet', 'events', '--help'], ['fleet', 'exec', '--help']]) {
       const r = run(...args);
       assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, /usage: qmpmux/, args.join(' '));
@@ -34,6 +34,13 @@ describe('qmpmux usage and errors', () => {
         ['serve', '--config', join(dir, 'missing.json')],
         ['serve', '--check-config', bad],
         ['serve', '--log', 'loud'],
+        ['fleet'],
+        ['fleet', 'nope'],
+        ['fleet', 'events', '--bogus'],
+        ['fleet', 'events', '--since', 'yesterday'],
+        ['fleet', 'exec', '--vm', 'vm1'],
+        ['fleet', 'exec', 'query-status'],
+        ['fleet', 'ls', '--nats', 'http://example'],
       ];
       for (const args of cases) {
         const r = run(...args);

@@ -41,6 +41,14 @@ export const QMPMUX_ERRORS = {
   },
   REFUSED: { cls: 'GenericError', desc: (why: string) => `qmpmux: connection refused: ${why}` },
   ARGS_EXCLUSIVE: { cls: 'GenericError', desc: (a: string, b: string) => `Parameters '${a}' and '${b}' are mutually exclusive` },
+  /** A virtual client's request (ProxyApi.openVirtualClient) must be one message: it gets one reply. */
+  NOT_ONE_REQUEST: { cls: 'GenericError', desc: (got: string) => `qmpmux: a request must be exactly one QMP command (one JSON object); got ${got}` },
+  REQUEST_TOO_LARGE: { cls: 'GenericError', desc: (limit: number) => `qmpmux: the request exceeds the limit of ${limit} bytes (maxMessageBytes)` },
+  NO_FD_PASSING: {
+    cls: 'GenericError',
+    desc: (command: string, via: string) => `qmpmux: '${command}' takes a file descriptor, which cannot be passed over ${via}; use a unix socket client`,
+  },
+  CLOSED_BEFORE_REPLY: { cls: 'GenericError', desc: (why: string) => `qmpmux: the connection closed before the reply (${why})` },
 
   // ---- plugins/policy --------------------------------------------------------------------------
   NO_PRINCIPAL_SINCE_RELOAD: {
@@ -61,6 +69,16 @@ export const QMPMUX_ERRORS = {
     cls: 'GenericError',
     desc: (fdset: number, foreign: number) =>
       `qmpmux: fd set ${fdset} holds ${foreign} fd(s) this client did not add, and removing other clients' fds is not allowed; remove this client's fds one by one`,
+  },
+
+  // ---- plugins/nats ----------------------------------------------------------------------------
+  GATEWAY_NO_PRINCIPAL: {
+    cls: 'GenericError',
+    desc: () => "qmpmux: the NATS command gateway is disabled: the nats plugin's option gatewayPrincipal is not set",
+  },
+  GATEWAY_BUSY: {
+    cls: 'GenericError',
+    desc: (limit: number) => `qmpmux: the NATS command gateway is busy (maxGatewayQueue=${limit} requests already waiting); try again later`,
   },
 
   // ---- plugins/hmp-audit -----------------------------------------------------------------------

@@ -6,7 +6,7 @@
 export { Proxy, type ProxyOptions, type PluginSpec } from './proxy.ts';
 export { DEFAULT_UNIX_MODE, DEFAULT_VM_NAME, VM_NAME } from './vm-name.ts';
 export { DEFAULT_LIMITS, type Limits } from './limits.ts';
-export { QMPMUX_ERRORS, refuse, errorText, QmpCommandError, UpstreamLostError, type QmpmuxErrorCode, type Refusal } from './errors.ts';
+export { QMPMUX_ERRORS, refuse, errorText, errorLine, QmpCommandError, UpstreamLostError, type QmpmuxErrorCode, type Refusal } from './errors.ts';
 export { ConfigError } from './config-error.ts';
 export { parseConfig, loadConfig, resolvePlugins, type QmpmuxConfig } from './config.ts';
 export { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
@@ -18,3 +18,4 @@ export { peerRecord, PEER_RECORD_TYPE, type PeerRecord } from './peer-record.ts'
 export { NO_OBSERVER, DISCONNECT_REASONS, type Observer, type ProxyGauges, type ReplySource, type ReplyOutcome, type DisconnectReason } from './observe.ts';
 export { CACHED_QUERIES, SINGLE_FLIGHT_QUERIES } from './query-cache.ts';
 export { acquireLockFile, LockFileError } from './lock-file.ts';
+export { inspectRequest, type RequestCheck } from './virtual-client.ts';

@@ -9,7 +9,7 @@ import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { createLogger, type Logger } from './log.ts';
 import { PluginError, PluginHost } from './plugin-host.ts';
 import { Session } from './session.ts';
-import { COMMAND_PREFIX, type ClientInfo, type Plugin, type PluginDefinition, type ProxyApi, type QmpEvent } from './types.ts';
+import { COMMAND_PREFIX, type ClientInfo, type Plugin, type PluginDefinition, type ProxyApi, type QmpEvent, type VirtualClient, type VirtualClientOptions } from './types.ts';
 import { UpstreamLink, type UpstreamState } from './upstream.ts';
 import type { RawEvent } from './upstream-message.ts';
 import { errorLine } from './errors.ts';
@@ -17,6 +17,7 @@ import { ConfigError } from './config-error.ts';
 import { DEFAULT_UNIX_MODE, DEFAULT_VM_NAME } from './vm-name.ts';
 import { NO_OBSERVER, type Observer, type ProxyGauges } from './observe.ts';
 import { warmUp } from './warm-up.ts';
+import { InProcessClient } from './virtual-client.ts';
 
 
 export interface PluginSpec {
@@ -79,6 +80,9 @@ export class Proxy implements ProxyApi {
   private nextClientId = 0;
   private seq = 0;
   private stopping = false;
+  private started = false;
+  /** Virtual clients opened before start(): connected when it starts. */
+  private readonly early: InProcessClient[] = [];
   private eventChain: Promise<void> = Promise.resolve();
   private pendingEvents = 0;
   private loaded: Loaded[] = [];
@@ -208,6 +212,19 @@ export class Proxy implements ProxyApi {
   get ownCommands(): readonly string[] {
     return [...new Set(this.loaded.flatMap((l) => (l.plugin.commands ?? []).map((c) => c.name)))];
   }
+  openVirtualClient(opts: VirtualClientOptions): VirtualClient {
+    if (!opts.principal || !opts.via) throw new TypeError('openVirtualClient: principal and via must be non-empty strings');
+    const peer = Object.freeze({ transport: 'virtual' as const, address: opts.address ?? opts.via, virtual: Object.freeze({ via: opts.via, principal: opts.principal }) });
+    const client = new InProcessClient(peer, this.limits.maxMessageBytes);
+    if (this.started) this.connectVirtual(client);
+    else this.early.push(client);
+    return client;
+  }
+
+  private connectVirtual(client: InProcessClient): void {
+    const s = this.onConnection(client.conn, client.peer.virtual!.principal);
+    client.id = s?.id;
+  }
 
   /** Point-in-time figures for metrics (read at scrape time). */
   gauges(): ProxyGauges {
@@ -257,6 +274,8 @@ export class Proxy implements ProxyApi {
     this.link.state$.subscribe((s) => this.onLinkState(s));
     this.link.events$.subscribe((e) => this.onEvent(e));
     this.link.start();
+    this.started = true;
+    for (const c of this.early.splice(0)) this.connectVirtual(c);
     if (this.opts.warmUp) await warmUp(this, this.opts.warmUp);
     for (const addr of this.opts.listen) {
       const l = await listen(addr, (c) => this.onConnection(c), {
@@ -277,6 +296,7 @@ export class Proxy implements ProxyApi {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    for (const c of this.early.splice(0)) c.close();
     await Promise.all(this.listeners.map((l) => l.close()));
     for (const s of [...this.sessions.values()]) s.close('qmpmux is shutting down', true);
     await this.link.close();
@@ -296,8 +316,9 @@ export class Proxy implements ProxyApi {
     }
   }
 
-  private onConnection(conn: Conn): void {
-    if (this.stopping) return conn.destroy();
+  /** A new connection (a virtual client's when `virtualPrincipal` is given): its session, unless refused at once. */
+  private onConnection(conn: Conn, virtualPrincipal?: string): Session | undefined {
+    if (this.stopping) return void conn.destroy();
     if (this.sessions.size >= this.limits.maxClients) {
       this.log.warn('too many clients: connection refused', { peer: conn.peer.address, maxClients: this.limits.maxClients });
       conn.write(Buffer.from(errorLine('TOO_MANY_CLIENTS', undefined, this.limits.maxClients) + '\r\n'));
@@ -311,7 +332,10 @@ export class Proxy implements ProxyApi {
       log: this.log,
       onClosed: (x) => this.onSessionClosed(x),
       observer: this.observer,
+      events: virtualPrincipal === undefined,
     });
+    // A virtual client's declared principal holds from the start (the policy plugin confirms it).
+    if (virtualPrincipal !== undefined) s.principal = virtualPrincipal;
     this.sessions.set(s.id, s);
     this.views.set(s.id, s.view);
     this.observer.clientConnected(conn.peer.transport);
@@ -325,6 +349,7 @@ export class Proxy implements ProxyApi {
       if (this.link.state === 'ready') s.greet(this.link.greeting!);
       else s.waitForUpstream();
     });
+    return s;
   }
 
   private onSessionClosed(s: Session): void {

@@ -40,6 +40,8 @@ export interface SessionDeps {
   log: Logger;
   onClosed(s: Session): void;
   observer: Observer;
+  /** Deliver events to this client (default true; virtual clients get none). */
+  events?: boolean;
 }
 
 const CRLF = '\r\n';
@@ -154,7 +156,7 @@ export class Session {
 
   /** A live event: only to negotiated clients, never twice (replay may have sent it already). */
   deliverEvent(ev: QmpEvent): void {
-    if (this.phase !== 'command' || ev.seq <= this.lastEventSeq) return;
+    if (this.phase !== 'command' || ev.seq <= this.lastEventSeq || this.deps.events === false) return;
     this.lastEventSeq = ev.seq;
     this.stats.events++;
     this.write(ev.raw);

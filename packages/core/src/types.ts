@@ -202,6 +202,48 @@ export interface ProxyApi {
   disconnect(clientId: number, reason: string): void;
   /** qmpmux's own commands: every plugin's `commands`, in plugin order, each name once. */
   readonly ownCommands: readonly string[];
+  /**
+   * Open an in-process client of this VM that runs commands exactly as a network client does: a real
+   * session (greeting, negotiation, limits, metrics) through every plugin's hooks — the policy plugin
+   * decides what it may run, hmp-audit records it — unlike `execute`, which skips them. Its peer is
+   * `{ transport: 'virtual', address, virtual: { via, principal } }`: an identity no network client can
+   * claim, which the policy plugin takes as the principal (and refuses the client when the policy
+   * names no such principal). It is listed in `clients`, counts against maxClients, and receives no
+   * events. Opened before the proxy starts, it connects when it starts. See virtual-client.ts.
+   */
+  openVirtualClient(opts: VirtualClientOptions): VirtualClient;
+}
+
+/** What a plugin declares when it opens a virtual client. */
+export interface VirtualClientOptions {
+  /** The principal it acts as (`ClientInfo.principal` from the start; Peer.virtual.principal). */
+  principal: string;
+  /** What carries its requests, for logs, metrics, audit records and error texts (e.g. `nats`). */
+  via: string;
+  /** `Peer.address` (e.g. the NATS subject it serves); default: `via`. */
+  address?: string;
+}
+
+export type VirtualClientState = 'connecting' | 'ready' | 'closed';
+
+/** An in-process client of one VM (ProxyApi.openVirtualClient). */
+export interface VirtualClient {
+  /** Its id in ProxyApi.clients; undefined until the proxy has started and connected it. */
+  readonly id: number | undefined;
+  /** `connecting` (greeting, negotiation, the plugins' onClientConnect), `ready`, `closed`. */
+  readonly state: VirtualClientState;
+  /**
+   * Send one QMP command — the bytes a client would write — and get the bytes a client would read back
+   * (line end included; the id echoed as QEMU echoes it). Never rejects: bytes that are not exactly one
+   * JSON value get QEMU's parse error or NOT_ONE_REQUEST; an fd-taking command (getfd, add-fd)
+   * NO_FD_PASSING; a refused or closed client the refusal or CLOSED_BEFORE_REPLY. Requests made while
+   * one is running wait in order (in the session, as pipelined input): the caller bounds how many.
+   */
+  request(message: Buffer): Promise<Buffer>;
+  /** Hang up; requests still waiting are answered CLOSED_BEFORE_REPLY. */
+  close(): void;
+  /** Settles (with the reason) when the client has closed, however it closed. */
+  readonly closed: Promise<string>;
 }
 
 export interface PluginContext {

@@ -7,7 +7,7 @@
  * Only side-effect-free commands are used (query-status, query-name, query-version: the cached path),
  * no plugin sees them, and nothing is counted in metrics.
  */
-import type { Conn } from '@qmpmux/transports';
+import { inProcessConn } from './in-process-conn.ts';
 import { classifyLine } from './upstream-message.ts';
 import type { Proxy } from './proxy.ts';
 
@@ -35,33 +35,23 @@ export async function warmUp(proxy: Proxy, n: number): Promise<void> {
   const started = process.hrtime.bigint();
   let onLine: (() => void) | undefined;
   let closed = false;
-  const conn: Conn = {
-    peer: { transport: 'unix', address: 'warm-up' },
-    writableLength: 0,
-    onData: () => {},
-    onClose: () => {},
-    start() {},
-    write() {
-      onLine?.();
+  const conn = inProcessConn(
+    { transport: 'unix', address: 'warm-up' },
+    {
+      output: () => onLine?.(),
+      closed() {
+        closed = true;
+        onLine?.();
+      },
     },
-    pause() {},
-    resume() {},
-    end() {
-      closed = true;
-      onLine?.();
-    },
-    destroy() {
-      closed = true;
-      onLine?.();
-    },
-  };
+  );
   const session = proxy.loopbackSession(conn);
   session.start();
   session.greet(link.greeting!);
   const exchange = (text: string) =>
     new Promise<void>((resolve) => {
       onLine = resolve;
-      conn.onData(Buffer.from(text, 'latin1'), []);
+      conn.input(Buffer.from(text, 'latin1'));
     });
   await exchange('{"execute": "qmp_capabilities"}');
   for (let i = 0; i < n && !closed && link.state === 'ready'; i++) {

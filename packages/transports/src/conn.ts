@@ -12,8 +12,8 @@
  * - `onClose(err?)` fires exactly once; after it nothing else fires.
  */
 export interface Peer {
-  /** How the peer reached us. */
-  transport: 'unix' | 'tcp' | 'tls' | 'ws' | 'wss';
+  /** How the peer reached us; `virtual`: an in-process client a plugin opened (ProxyApi.openVirtualClient). */
+  transport: 'unix' | 'tcp' | 'tls' | 'ws' | 'wss' | 'virtual';
   /** Human-readable peer address (socket path, host:port). */
   address: string;
   /** SO_PEERCRED of a unix peer. */
@@ -28,6 +28,12 @@ export interface Peer {
   certificate?: { subject: string; subjectAltNames: string[]; fingerprint256: string };
   /** A bearer token presented by the peer (WebSocket), checked by the policy plugin. */
   token?: string;
+  /**
+   * Set only for `transport: 'virtual'`, by the core, from what the plugin that opened the client
+   * declared: what carries it (`nats`) and the principal it acts as. No network transport sets it, so
+   * no network client can claim it; the policy plugin takes `principal` as the client's principal.
+   */
+  virtual?: { readonly via: string; readonly principal: string };
 }
 
 export interface Conn {

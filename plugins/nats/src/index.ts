@@ -2,6 +2,13 @@
  * qmpmux on NATS JetStream (issue 13): events, audit records, commands and the VM inventory of a fleet.
  * See docs/nats.md.
  */
+export { natsPlugin, natsPlugin as default, CLOSE_GRACE_MS } from './plugin.ts';
+export { validateOptions, DEFAULTS, type NatsOptions } from './options.ts';
+export { connectionOptions, type NatsState } from './connection.ts';
+export { eventSubjects } from './events.ts';
+export { qemuVersion, type InventoryEntry } from './inventory.ts';
+export { QUEUE_GROUP } from './gateway.ts';
+export { Fleet, vmGlob, type FleetOptions, type FleetMessage, type EventQuery } from './fleet-client.ts';
 export { startAuditShipper, AUDIT_SHIPPER_DEFAULTS, type AuditShipper, type AuditShipperOptions } from './audit-shipper.ts';
 export { auditSubject, ensureAuditStream, lastAuditRecord, DEFAULT_AUDIT_STREAM, DEFAULT_AUDIT_DUPLICATE_WINDOW_MS, AUDIT_SEQ_HEADER } from './audit-stream.ts';
 export { verifyAuditStream, verifyAuditAtNats, type StreamVerifyOptions } from './audit-verify.ts';

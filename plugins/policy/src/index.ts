@@ -4,7 +4,8 @@
  * Without this plugin qmpmux is transparent: every client may run everything, and the unix socket's
  * file mode is the gate, as with QEMU's own socket. With it:
  * - onClientConnect maps each connection to the first principal that matches it (see match.ts) and sets
- *   ClientInfo.principal. A connection that matches none is refused before the greeting, unless
+ *   ClientInfo.principal; a virtual client (a plugin's in-process client, e.g. the NATS gateway) is the
+ *   principal it was opened as, when the policy names it. A connection that matches none is refused before the greeting, unless
  *   `unmatched` names a fallback principal. Refusing is the default because a connection nobody named
  *   comes from someone the operator did not plan for: even read-only access shows block device paths,
  *   chardevs and the VM's event stream. A fallback is an explicit choice.
@@ -39,8 +40,16 @@ export interface ClientPolicy {
   via: string;
 }
 
-/** The first principal that matches, and the criteria that matched. */
+/**
+ * The first principal that matches, and the criteria that matched. A virtual client (a plugin's
+ * in-process client, ProxyApi.openVirtualClient) is the principal it was opened as, when the policy
+ * names that principal; otherwise it matches none (no `unmatched` fallback: its identity is explicit).
+ */
 export function resolvePrincipal(opts: PolicyOptions, peer: Peer): ClientPolicy | undefined {
+  if (peer.transport === 'virtual') {
+    const name = peer.virtual?.principal;
+    return opts.principals.some((p) => p.name === name) ? { principal: name, via: `virtual client via ${peer.virtual!.via}` } : undefined;
+  }
   for (const p of opts.principals) {
     for (const entry of p.match) {
       if (entry.length && entry.every((c) => c.test(peer))) return { principal: p.name, via: entry.map((c) => c.what).join(' and ') };

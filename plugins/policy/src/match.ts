@@ -121,6 +121,8 @@ export function tokenIs(digest: Buffer, source: string): Criterion {
 /** A connection described for a refusal message or a log line (never a token). */
 export function describePeer(p: Peer): string {
   switch (p.transport) {
+    case 'virtual':
+      return `virtual client via ${p.virtual?.via ?? '?'} as principal '${p.virtual?.principal ?? '?'}'`;
     case 'unix':
       return `unix peer uid ${p.uid} gid ${p.gid}`;
     case 'tls':

@@ -389,3 +389,54 @@ describe('policy over WebSocket, by bearer token', () => {
     }
   });
 });
+
+describe('policy for virtual clients (ProxyApi.openVirtualClient)', () => {
+  let qemu: TestQemu;
+  let mux: TestProxy;
+  const options = (principals: object[]) => ({ principals, unmatched: { principal: 'anyone' } });
+  const base = [
+    { name: 'fleet', match: [{ uid: 4242424 }], profile: 'read-only' },
+    { name: 'anyone', match: [{ uid: 4242425 }], profile: 'full' },
+  ];
+  before(async () => {
+    qemu = await startQemu();
+    mux = await startProxy(qemu.address, { plugins: [{ definition: policyPlugin, options: options(base) }] });
+  });
+  after(async () => {
+    await mux?.stop();
+    await qemu?.stop();
+  });
+  const ask = async (v: { request(b: Buffer): Promise<Buffer> }, s: string) => JSON.parse((await v.request(Buffer.from(s))).toString());
+
+  it('is the principal it was opened as: its rules apply, with the policy error for what it may not run', async () => {
+    const v = mux.proxy.openVirtualClient({ principal: 'fleet', via: 'nats' });
+    assert.equal((await ask(v, '{"execute":"query-status","id":1}')).return.status, 'running');
+    assert.deepEqual(await ask(v, '{"execute":"stop","id":2}'), { id: 2, error: { class: 'GenericError', desc: "qmpmux: command 'stop' is not permitted for principal 'fleet'" } });
+    assert.deepEqual((await ask(v, '{"execute":"__org.qmpmux_query-principal"}')).return, { principal: 'fleet' });
+    v.close();
+  });
+
+  it('a principal the policy does not name is refused (no unmatched fallback for a declared identity)', async () => {
+    const v = mux.proxy.openVirtualClient({ principal: 'stranger', via: 'nats' });
+    assert.deepEqual(await ask(v, '{"execute":"query-status","id":"x"}'), {
+      id: 'x',
+      error: { class: 'GenericError', desc: "qmpmux: connection refused: no principal matches this connection (virtual client via nats as principal 'stranger')" },
+    });
+    await v.closed;
+  });
+
+  it('a network client cannot become a virtual principal: matching is by its own peer, the fallback applies', async () => {
+    const c = await QmpClient.connect(mux.unix);
+    assert.deepEqual(await c.execute('__org.qmpmux_query-principal' as never), { principal: 'anyone' });
+    c.close();
+  });
+
+  it('a reload that removes its principal leaves it without one: every command refused', async () => {
+    const v = mux.proxy.openVirtualClient({ principal: 'fleet', via: 'nats' });
+    assert.equal((await ask(v, '{"execute":"query-name"}')).return !== undefined, true);
+    await mux.proxy.reload([{ definition: policyPlugin, options: options([base[1]!]) }]);
+    assert.match((await ask(v, '{"execute":"query-name"}')).error.desc, /matches no principal since the configuration was reloaded/);
+    await mux.proxy.reload([{ definition: policyPlugin, options: options(base) }]);
+    v.close();
+  });
+});

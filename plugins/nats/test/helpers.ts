@@ -1,0 +1,115 @@
+/** Test helpers: qmpmux with the nats plugin in front of a real QEMU, and a NATS client to look at what landed. */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { QmpClient } from '@qmpmux/client';
+import { createLogger, type Logger, type LogLevel, type PluginSpec } from '@qmpmux/core';
+import { startProxy, startQemu, until, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+
+export { until };
+import { natsPlugin } from '../src/index.ts';
+
+export interface LogLine {
+  level: LogLevel;
+  msg: string;
+}
+
+/** A logger that keeps what it is told (and prints at QMPMUX_TEST_LOG's level). */
+export function captureLog(): { log: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const print = process.env.QMPMUX_TEST_LOG;
+  const log = createLogger('qmpmux', 'debug', (level, tag, msg, fields) => {
+    lines.push({ level, msg });
+    if (print === 'debug' || (print && level !== 'debug')) process.stderr.write(`${level} [${tag}] ${msg} ${fields ? JSON.stringify(fields) : ''}\n`);
+  });
+  return { log, lines };
+}
+
+export interface Mux {
+  qemu: TestQemu;
+  mux: TestProxy;
+  lines: LogLine[];
+  stop(): Promise<void>;
+}
+
+/** A QEMU and qmpmux (VM `vm`) with the nats plugin (and `before` plugins ahead of it). */
+export async function startMux(natsOptions: Record<string, unknown>, opts: { vm?: string; before?: PluginSpec[]; qemu?: TestQemu } = {}): Promise<Mux> {
+  const qemu = opts.qemu ?? (await startQemu());
+  const { log, lines } = captureLog();
+  const mux = await startProxy(qemu.address, { name: opts.vm ?? 'vm1', log, plugins: [...(opts.before ?? []), { definition: natsPlugin, options: natsOptions }] });
+  return {
+    qemu,
+    mux,
+    lines,
+    async stop() {
+      await mux.stop();
+      if (!opts.qemu) await qemu.stop();
+    },
+  };
+}
+
+export async function natsClient(url: string): Promise<NatsConnection> {
+  return connect({ servers: [url], maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+}
+
+export interface StoredMsg {
+  seq: number;
+  subject: string;
+  data: Buffer;
+  headers: Record<string, string>;
+}
+
+/** Every message of a stream (optionally filtered), in stream order. */
+export async function readStream(nc: NatsConnection, stream: string, filter?: string): Promise<StoredMsg[]> {
+  const js = jetstream(nc);
+  const c = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.All, ...(filter ? { filter_subjects: filter } : {}) });
+  const info = await c.info(true);
+  const out: StoredMsg[] = [];
+  let left = info.num_pending;
+  while (left > 0) {
+    const m: JsMsg | null = await c.next({ expires: 2000 });
+    if (!m) break;
+    const headers: Record<string, string> = {};
+    for (const k of m.headers?.keys() ?? []) headers[k] = m.headers!.get(k);
+    out.push({ seq: m.seq, subject: m.subject, data: Buffer.from(m.data), headers });
+    left = m.info.pending;
+  }
+  await c.delete().catch(() => {});
+  return out;
+}
+
+/** How many messages a stream holds (0 when it does not exist yet). */
+export async function streamCount(nc: NatsConnection, stream: string): Promise<number> {
+  try {
+    // A short timeout: a request made while this test client reconnects would otherwise wait 5 s.
+    const jsm = await jetstreamManager(nc, { timeout: 500 });
+    return (await jsm.streams.info(stream)).state.messages;
+  } catch {
+    return 0;
+  }
+}
+
+/** The plugin's own figures (__org.qmpmux_query-nats). */
+export async function natsStats(address: string): Promise<Record<string, number | string>> {
+  const c = await QmpClient.connect(address);
+  try {
+    return (await c.execute('__org.qmpmux_query-nats' as never)) as unknown as Record<string, number | string>;
+  } finally {
+    c.close();
+  }
+}
+
+/** Make `n` STOP/RESUME pairs through a client; returns the event lines the client received (no line end). */
+export async function togglePairs(address: string, n: number): Promise<string[]> {
+  const c = await QmpClient.connect(address);
+  const raws: string[] = [];
+  c.messages$.subscribe((m) => {
+    if ('event' in (m.value as object)) raws.push(m.raw.toString('latin1'));
+  });
+  for (let i = 0; i < n; i++) {
+    await c.execute('stop');
+    await c.execute('cont');
+  }
+  await until(() => raws.length >= 2 * n, `${2 * n} events at the client`);
+  c.close();
+  return raws;
+}
