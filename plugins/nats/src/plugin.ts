@@ -15,6 +15,8 @@
  */
 import { hostname } from 'node:os';
 import { ConfigError, answer, ownCommand, type Plugin, type PluginContext, type PluginDefinition } from '@qmpmux/core';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { startAuditShipper, type AuditShipper } from './audit-shipper.ts';
 import { NatsLink } from './connection.ts';
 import { EventPublisher } from './events.ts';
 import { Gateway, type GatewayLimits } from './gateway.ts';
@@ -53,12 +55,17 @@ export function createNats(initial: NatsOptions, ctx: PluginContext): Plugin<Nat
   events.start();
   inventory.start();
   link.onConnected(async (nc) => gateway.attach(nc));
-  if (o.audit) {
-    // TODO(nats-audit): start the audit shipper here once plugins/nats/src/audit-shipper.ts exists in
-    // this branch (helper "nats-audit" writes it; signature in the agreed layout):
-    //   shipper ??= startAuditShipper({ nc, vm, subjectPrefix: o.subjectPrefix, stream: o.auditStream, logPath: o.audit.path, host, log: log.child('audit-shipper') });
-    // from the first link.onConnected, and `await shipper?.stop()` in close() below.
-    log.warn('audit shipping to NATS is not available in this build yet: the audit option is ignored');
+  // The audit shipper runs on the current connection; a new connection (the library gave up on the old
+  // one) gets a new shipper, which resumes from what the stream holds.
+  let shipper: { nc: NatsConnection; s: AuditShipper } | undefined;
+  const audit = o.audit;
+  if (audit) {
+    link.onConnected(async (nc) => {
+      if (shipper?.nc === nc) return;
+      await shipper?.s.stop();
+      const s = startAuditShipper({ nc, vm, subjectPrefix: o.subjectPrefix, stream: o.auditStream, logPath: audit.path, host, log: log.child('audit-shipper'), duplicateWindowMs: o.duplicateWindowMs, publishTimeoutMs: o.publishTimeoutMs });
+      shipper = { nc, s };
+    });
   }
   link.start();
   if (o.gatewayPrincipal === undefined) log.info(`NATS command gateway on ${o.subjectPrefix}.${vm}.qmp refuses every request: gatewayPrincipal is not set`);
@@ -95,6 +102,7 @@ export function createNats(initial: NatsOptions, ctx: PluginContext): Plugin<Nat
       gateway.reconfigure(gatewayLimits(o));
     },
     async close() {
+      await shipper?.s.stop();
       gateway.close();
       await events.close(CLOSE_GRACE_MS);
       await inventory.close();

@@ -3,11 +3,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { listSegments, readRecords, type AuditRecord } from '@qmpmux/audit-log';
-import type { LogLevel, Logger, PluginSpec } from '@qmpmux/core';
-import { createLogger } from '@qmpmux/core';
+import type { PluginSpec } from '@qmpmux/core';
+import { until } from '@qmpmux/e2e';
 import { hmpAuditPlugin } from '@qmpmux/plugin-hmp-audit';
 import { QmpClient } from '@qmpmux/client';
 
@@ -16,21 +16,16 @@ export function tempDir(prefix = 'qmpmux-nats-audit-'): { dir: string; rm(): voi
   return { dir, rm: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** A connection that keeps reconnecting (as the plugin's does). */
-export function natsConnect(url: string): Promise<NatsConnection> {
-  return connect({ servers: url, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 100, waitOnFirstConnect: true });
-}
-
 /** Until the connection is up again after an outage (a request made before that is dropped on reconnect). */
 export async function reconnected(nc: NatsConnection): Promise<void> {
-  await until('the connection is up again', async () => {
+  await until(async () => {
     try {
       await Promise.race([nc.rtt(), sleep(1000).then(() => Promise.reject(new Error('no pong')))]);
       return true;
     } catch {
       return false;
     }
-  });
+  }, 'the connection is up again');
 }
 
 /** The hmp-audit plugin writing `path`. */
@@ -101,33 +96,12 @@ export async function countOnSubject(nc: NatsConnection, stream: string, subject
   }
 }
 
-/** Poll until `cond` holds (no timing assertion: a deadline only so that a failing test ends). */
-export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for: ${what}`);
-    await sleep(25);
-  }
-}
-
-/** A logger that keeps what it was told (and prints it at QMPMUX_TEST_LOG's level). */
-export function recordingLogger(): Logger & { lines: { level: LogLevel; msg: string }[] } {
-  const lines: { level: LogLevel; msg: string }[] = [];
-  const echo = createLogger('test', (process.env.QMPMUX_TEST_LOG as LogLevel) ?? 'error');
-  const log = createLogger('test', 'debug', (level, tag, msg, fields) => {
-    lines.push({ level, msg });
-    if (level !== 'silent') echo[level](`${tag}: ${msg}`, fields);
-  });
-  return Object.assign(log, { lines });
-}
-
 /**
- * The stream holds exactly the local log, once each, in order: same seqs and hashes, the payload is
- * the record's line, headers as the shipper sets them.
+ * The stream holds exactly the local log (but its last `notYetShipped` records), once each, in order:
+ * same seqs and hashes, the payload is the record's line, headers as the shipper sets them.
  */
-export function sameAsLog(streamed: StreamedRecord[], path: string, host: string): string | undefined {
-  const local = localRecords(path);
+export function sameAsLog(streamed: StreamedRecord[], path: string, host: string, notYetShipped = 0): string | undefined {
+  const local = localRecords(path).slice(0, -notYetShipped || undefined);
   const lines = localLines(path);
   if (streamed.length !== local.length) {
     const seqs = streamed.map((s) => s.record.seq);
@@ -144,4 +118,40 @@ export function sameAsLog(streamed: StreamedRecord[], path: string, host: string
     if (s.payload !== lines[i]) return `at ${i} (seq ${r.seq}): the payload is not the log's line`;
   }
   return undefined;
+}
+
+/** Clients sending HMP commands one after the other until stopped (or, `untilClosed`, qmpmux goes away); counts the replies. */
+export function traffic(address: string, opts: { clients?: number; untilClosed?: boolean } = {}): { replies: () => number; stop(): Promise<void> } {
+  let replies = 0;
+  let running = true;
+  const loops = Array.from({ length: opts.clients ?? 2 }, async (_, ci) => {
+    const c = await QmpClient.connect(address);
+    try {
+      for (let i = 1; running; i++) {
+        let text: string;
+        try {
+          text = await hmp(c, `p ${ci * 1_000_000 + i}`);
+        } catch (e) {
+          if (opts.untilClosed) return; // qmpmux went away
+          throw e;
+        }
+        if (text !== `0x${(ci * 1_000_000 + i).toString(16)}\r\n`) throw new Error(`p ${ci * 1_000_000 + i} answered ${JSON.stringify(text)}`);
+        replies++;
+      }
+    } finally {
+      c.close();
+    }
+  });
+  const settled = Promise.all(loops).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return {
+    replies: () => replies,
+    async stop() {
+      running = false;
+      const e = await settled;
+      if (e) throw e;
+    },
+  };
 }

@@ -14,7 +14,8 @@ import { AuditWriter, encodeRecord, Hasher, recordValue, type WriterOptions } fr
 import { startNats, type TestNats } from '@qmpmux/e2e';
 import { startAuditShipper, type AuditShipperOptions } from '../src/audit-shipper.ts';
 import { verifyAuditStream } from '../src/audit-verify.ts';
-import { countOnSubject, localRecords, natsConnect, recordingLogger, sameAsLog, streamMessages, tempDir, until } from './audit-helpers.ts';
+import { countOnSubject, localRecords, sameAsLog, streamMessages, tempDir } from './audit-helpers.ts';
+import { captureLog, natsClient, until } from './helpers.ts';
 
 const STREAM = 'QMPMUX_AUDIT';
 const tmp = tempDir();
@@ -22,7 +23,7 @@ let nats: TestNats;
 let nc: NatsConnection;
 before(async () => {
   nats = await startNats();
-  nc = await natsConnect(nats.url);
+  nc = await natsClient(nats.url);
 });
 after(async () => {
   await nc?.close();
@@ -46,9 +47,9 @@ function append(w: AuditWriter, count: number, extra: Record<string, unknown> = 
 }
 
 function ship(vm: string, path: string, over: Partial<AuditShipperOptions> = {}) {
-  const log = recordingLogger();
+  const { log, lines } = captureLog();
   const shipper = startAuditShipper({ nc, vm, subjectPrefix: 'qmpmux', stream: STREAM, logPath: path, host: 'host-b', log, pollMs: 50, ...over });
-  return { shipper, log };
+  return { shipper, lines };
 }
 
 const lastSeq = (path: string) => localRecords(path).at(-1)!.seq;
@@ -61,7 +62,7 @@ describe('the shipper on the log’s edge cases', () => {
     await w.close();
     const { shipper } = ship(vm, path);
     try {
-      await until('5 records shipped', () => shipper.lastShippedSeq === 5);
+      await until(() => shipper.lastShippedSeq === 5, '5 records shipped');
       // The next record, written in two parts (as a write(2) seen half done).
       const last = localRecords(path).at(-1)!;
       const { bytes } = encodeRecord('json', { seq: 6, time: new Date().toISOString(), type: 'command', client: 9, prev: last.hash }, new Hasher());
@@ -69,13 +70,13 @@ describe('the shipper on the log’s edge cases', () => {
       await sleep(300);
       assert.equal(await countOnSubject(nc, STREAM, subject), 5, 'half a record is not shipped');
       appendFileSync(path, bytes.subarray(40));
-      await until('the completed record shipped', () => shipper.lastShippedSeq === 6);
+      await until(() => shipper.lastShippedSeq === 6, 'the completed record shipped');
       // A crash inside a write leaves a torn tail; the next writer cuts it off and continues the chain.
       appendFileSync(path, bytes.subarray(0, 25));
       const w2 = writer(path);
       append(w2, 3);
       await w2.close();
-      await until('the records after the cut shipped', () => shipper.lastShippedSeq === lastSeq(path));
+      await until(() => shipper.lastShippedSeq === lastSeq(path), 'the records after the cut shipped');
       assert.equal(sameAsLog(await streamMessages(nc, STREAM, subject), path, 'host-b'), undefined);
       assert.equal((await verifyAuditStream({ nc, vm })).report.ok, true);
     } finally {
@@ -88,16 +89,16 @@ describe('the shipper on the log’s edge cases', () => {
     const w = writer(path, { rotateBytes: 1500 });
     append(w, 10);
     const a = ship(vm, path);
-    await until('the first records shipped', () => a.shipper.lastShippedSeq === lastSeq(path));
+    await until(() => a.shipper.lastShippedSeq === lastSeq(path), 'the first records shipped');
     await a.shipper.stop();
     append(w, 25); // rotates: the next record is in another file than the stream's last one
     await w.close();
     const b = ship(vm, path);
     try {
-      await until('the rest shipped', () => b.shipper.lastShippedSeq === lastSeq(path));
+      await until(() => b.shipper.lastShippedSeq === lastSeq(path), 'the rest shipped');
       assert.equal(b.shipper.shipped, localRecords(path).length - a.shipper.shipped, 'the second shipper shipped only what the stream did not have');
       assert.equal(sameAsLog(await streamMessages(nc, STREAM, subject), path, 'host-b'), undefined);
-      assert.deepEqual(b.log.lines.filter((l) => l.level === 'error'), []);
+      assert.deepEqual(b.lines.filter((l) => l.level === 'error'), []);
     } finally {
       await b.shipper.stop();
     }
@@ -109,15 +110,15 @@ describe('the shipper on the log’s edge cases', () => {
     append(w, 6);
     await w.close();
     const a = ship(vm, path);
-    await until('all shipped', () => a.shipper.lastShippedSeq === 7);
+    await until(() => a.shipper.lastShippedSeq === 7, 'all shipped');
     await a.shipper.stop();
     // Restore an older copy of the log: its first 4 records.
     const lines = readFileSync(path, 'utf8').split('\n');
     writeFileSync(path, lines.slice(0, 4).join('\n') + '\n');
     const b = ship(vm, path);
     try {
-      await until('the older records went through again', () => b.shipper.shipped === 4);
-      const err = b.log.lines.find((l) => l.level === 'error')?.msg ?? '';
+      await until(() => b.shipper.shipped === 4, 'the older records went through again');
+      const err = b.lines.find((l) => l.level === 'error')?.msg ?? '';
       assert.match(err, /the last audit record of edge\d+ in the stream QMPMUX_AUDIT \(seq 7, hash [0-9a-f]{16}…, stream seq \d+\) is not in the local log .*\(the log ends before seq 7\): shipping the log from its start/);
       assert.equal(await countOnSubject(nc, STREAM, subject), 7, 'records the stream holds were dropped as duplicates (within the duplicate window)');
     } finally {
@@ -131,7 +132,7 @@ describe('the shipper on the log’s edge cases', () => {
     append(w, 3);
     await w.close();
     const a = ship(vm, path);
-    await until('all shipped', () => a.shipper.lastShippedSeq === 4);
+    await until(() => a.shipper.lastShippedSeq === 4, 'all shipped');
     await a.shipper.stop();
     const other = join(tmp.dir, `${vm}-other`, 'audit.log');
     const w2 = writer(other);
@@ -139,8 +140,8 @@ describe('the shipper on the log’s edge cases', () => {
     await w2.close();
     const b = ship(vm, other);
     try {
-      await until('the other chain shipped', () => b.shipper.lastShippedSeq === 3);
-      assert.match(b.log.lines.find((l) => l.level === 'error')?.msg ?? '', /is not in the local log .*\(the log ends before seq 4\)/);
+      await until(() => b.shipper.lastShippedSeq === 3, 'the other chain shipped');
+      assert.match(b.lines.find((l) => l.level === 'error')?.msg ?? '', /is not in the local log .*\(the log ends before seq 4\)/);
       const streamed = await streamMessages(nc, STREAM, subject);
       assert.deepEqual(streamed.map((s) => s.record.seq), [1, 2, 3, 4, 1, 2, 3]);
       const v = await verifyAuditStream({ nc, vm });
@@ -156,23 +157,23 @@ describe('the shipper on the log’s edge cases', () => {
     const w = writer(path);
     append(w, 3);
     await w.close();
-    const { shipper, log } = ship(vm, path);
+    const { shipper, lines } = ship(vm, path);
     try {
-      await until('all shipped', () => shipper.lastShippedSeq === 4);
+      await until(() => shipper.lastShippedSeq === 4, 'all shipped');
       // Moved aside, and a new log started at the same path.
       renameSync(path, `${path}.moved-aside`);
       const w2 = writer(path);
       append(w2, 5, { second: true });
       await w2.close();
-      await until('the second chain shipped', () => shipper.shipped === 4 + 6);
-      assert.match(log.lines.find((l) => l.level === 'error')?.msg ?? '', /the record last read \(seq 4, [0-9a-f]{16}…\) is no longer in the log \(its record seq 4 has another hash/);
+      await until(() => shipper.shipped === 4 + 6, 'the second chain shipped');
+      assert.match(lines.find((l) => l.level === 'error')?.msg ?? '', /the record last read \(seq 4, [0-9a-f]{16}…\) is no longer in the log \(its record seq 4 has another hash/);
       // Cut to nothing in place, then a third chain.
       truncateSync(path, 0);
-      await until('the cut is noticed', () => log.lines.some((l) => /shrank below what was read/.test(l.msg)));
+      await until(() => lines.some((l) => /shrank below what was read/.test(l.msg)), 'the cut is noticed');
       const w3 = writer(path);
       append(w3, 1, { third: true });
       await w3.close();
-      await until('the third chain shipped', () => shipper.shipped === 4 + 6 + 2);
+      await until(() => shipper.shipped === 4 + 6 + 2, 'the third chain shipped');
       const streamed = await streamMessages(nc, STREAM, subject);
       assert.deepEqual(streamed.map((s) => s.record.seq), [1, 2, 3, 4, 1, 2, 3, 4, 5, 6, 1, 2]);
       assert.deepEqual(streamed.slice(-2).map((s) => s.record.hash), localRecords(path).map((r) => r.hash));
@@ -189,11 +190,11 @@ describe('the shipper on the log’s edge cases', () => {
     append(w, 1, { blob: 'x'.repeat(20_000) }); // seq 4
     append(w, 2);
     await w.close();
-    const { shipper, log } = ship(vm, path, { readChunkBytes: 1024, maxRecordBytes: 8192 });
+    const { shipper, lines } = ship(vm, path, { readChunkBytes: 1024, maxRecordBytes: 8192 });
     try {
-      await until('the records after it shipped', () => shipper.lastShippedSeq === 6);
+      await until(() => shipper.lastShippedSeq === 6, 'the records after it shipped');
       assert.equal(shipper.shipped, 5);
-      assert.match(log.lines.find((l) => l.level === 'error')?.msg ?? '', /the record at byte \d+ is larger than maxRecordBytes \(8192\): not shipped/);
+      assert.match(lines.find((l) => l.level === 'error')?.msg ?? '', /the record at byte \d+ is larger than maxRecordBytes \(8192\): not shipped/);
       const v = await verifyAuditStream({ nc, vm });
       assert.deepEqual([v.report.ok, v.report.broken!.expectedSeq, v.report.broken!.seq], [false, 4, 5]);
     } finally {

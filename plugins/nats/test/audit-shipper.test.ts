@@ -2,20 +2,19 @@
  * The audit shipper against a real nats-server and a real audit log written by the real hmp-audit
  * plugin in front of a real QEMU: every record lands in QMPMUX_AUDIT exactly once, in order, as the
  * log's line; NATS down at start; kill -9 of nats-server mid-stream; kill -9 of the shipping process;
- * rotation while shipping; a log that does not exist yet.
+ * rotation while shipping; a log that does not exist yet. kill -9 of qmpmux: audit-serve.test.ts.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { listSegments } from '@qmpmux/audit-log';
 import { QmpClient } from '@qmpmux/client';
 import { startNats, startProxy, startQemu, type TestNats, type TestProxy, type TestQemu } from '@qmpmux/e2e';
 import { startAuditShipper, type AuditShipper } from '../src/audit-shipper.ts';
-import { auditPlugin, countOnSubject, hmp, localRecords, natsConnect, reconnected, recordingLogger, sameAsLog, streamMessages, tempDir, until } from './audit-helpers.ts';
+import { auditPlugin, countOnSubject, hmp, localRecords, reconnected, sameAsLog, streamMessages, tempDir, traffic } from './audit-helpers.ts';
+import { captureLog, natsClient, until } from './helpers.ts';
 
 const STREAM = 'QMPMUX_AUDIT';
 const SUBJECT = 'qmpmux.vm1.audit';
@@ -38,16 +37,16 @@ class World {
   nc!: NatsConnection;
   mux: TestProxy | undefined;
   shipper: AuditShipper | undefined;
-  readonly log = recordingLogger();
+  readonly cap = captureLog();
   readonly path = logPath();
   async start(auditOptions: Record<string, unknown> = {}): Promise<this> {
     this.nats = await startNats();
-    this.nc = await natsConnect(this.nats.url);
+    this.nc = await natsClient(this.nats.url);
     this.mux = await startProxy(qemu.address, { plugins: [auditPlugin(this.path, auditOptions)] });
     return this;
   }
   ship(): AuditShipper {
-    this.shipper = startAuditShipper({ nc: this.nc, vm: 'vm1', subjectPrefix: 'qmpmux', stream: STREAM, logPath: this.path, host: 'host-a', log: this.log, publishTimeoutMs: 2000 });
+    this.shipper = startAuditShipper({ nc: this.nc, vm: 'vm1', subjectPrefix: 'qmpmux', stream: STREAM, logPath: this.path, host: 'host-a', log: this.cap.log, publishTimeoutMs: 2000 });
     return this.shipper;
   }
   /** Stop qmpmux (its `stop` record is the log's last) and wait until the shipper has shipped the whole log. */
@@ -55,7 +54,7 @@ class World {
     await this.mux?.stop();
     this.mux = undefined;
     const last = localRecords(this.path).at(-1)!.seq;
-    await until(`the shipper reaches seq ${last}`, () => this.shipper!.lastShippedSeq === last);
+    await until(() => this.shipper!.lastShippedSeq === last, `the shipper reaches seq ${last}`);
   }
   async check(): Promise<void> {
     const problem = sameAsLog(await streamMessages(this.nc, STREAM, SUBJECT), this.path, 'host-a');
@@ -66,35 +65,6 @@ class World {
     const steps = [() => this.shipper?.stop(), () => this.mux?.stop(), () => this.nc?.close(), () => this.nats?.stop()];
     for (const step of steps) await Promise.resolve().then(step).catch(() => undefined);
   }
-}
-
-/** Clients sending HMP commands one after the other until stopped; counts the replies. */
-function traffic(address: string, clients = 2): { replies: () => number; stop(): Promise<void> } {
-  let replies = 0;
-  let running = true;
-  const loops = Array.from({ length: clients }, async (_, ci) => {
-    const c = await QmpClient.connect(address);
-    try {
-      for (let i = 1; running; i++) {
-        assert.equal(await hmp(c, `p ${ci * 1_000_000 + i}`), `0x${(ci * 1_000_000 + i).toString(16)}\r\n`);
-        replies++;
-      }
-    } finally {
-      c.close();
-    }
-  });
-  const settled = Promise.all(loops).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  return {
-    replies: () => replies,
-    async stop() {
-      running = false;
-      const e = await settled;
-      if (e) throw e;
-    },
-  };
 }
 
 describe('the audit shipper', () => {
@@ -126,10 +96,10 @@ describe('the audit shipper', () => {
   it('waits for a log that does not exist yet', async () => {
     const w = new World();
     w.nats = await startNats();
-    w.nc = await natsConnect(w.nats.url);
+    w.nc = await natsClient(w.nats.url);
     try {
       w.ship();
-      await until('the stream exists', async () => (await (await jetstreamManager(w.nc)).streams.names().next()).includes(STREAM));
+      await until(async () => (await (await jetstreamManager(w.nc)).streams.names().next()).includes(STREAM), 'the stream exists');
       assert.equal(await countOnSubject(w.nc, STREAM, SUBJECT), 0);
       w.mux = await startProxy(qemu.address, { plugins: [auditPlugin(w.path)] });
       const c = await QmpClient.connect(w.mux.unix);
@@ -150,14 +120,14 @@ describe('the audit shipper', () => {
       for (let i = 1; i < 20; i++) assert.equal(await hmp(c, `p ${i}`), `0x${i.toString(16)}\r\n`);
       w.ship();
       for (let i = 20; i < 40; i++) assert.equal(await hmp(c, `p ${i}`), `0x${i.toString(16)}\r\n`);
-      await until('the shipper says it failed', () => w.log.lines.some((l) => l.level === 'warn' && /audit shipping for vm1 to NATS failed/.test(l.msg)));
+      await until(() => w.cap.lines.some((l) => l.level === 'warn' && /audit shipping for vm1 to NATS failed/.test(l.msg)), 'the shipper says it failed');
       assert.equal(w.shipper!.shipped, 0);
       await w.nats.restart();
       for (let i = 40; i < 60; i++) assert.equal(await hmp(c, `p ${i}`), `0x${i.toString(16)}\r\n`);
       c.close();
       await w.finish();
       await w.check();
-      assert.ok(w.log.lines.some((l) => l.level === 'info' && /goes on/.test(l.msg)));
+      assert.ok(w.cap.lines.some((l) => l.level === 'info' && /goes on/.test(l.msg)));
     } finally {
       await w.stop();
     }
@@ -168,17 +138,17 @@ describe('the audit shipper', () => {
     try {
       const shipper = w.ship();
       const load = traffic(w.mux!.unix);
-      await until('200 records shipped', () => shipper.shipped >= 200);
+      await until(() => shipper.shipped >= 200, '200 records shipped');
       const acked = shipper.lastShippedSeq!;
       await w.nats.kill9();
       const during = load.replies();
-      await until('commands go on while NATS is down', () => load.replies() >= during + 100);
+      await until(() => load.replies() >= during + 100, 'commands go on while NATS is down');
       await w.nats.restart();
       await reconnected(w.nc);
       // What was acknowledged before the kill is still there (file storage), before anything is shipped again.
       const after = await streamMessages(w.nc, STREAM, SUBJECT);
       assert.ok(after.some((s) => s.record.seq === acked), `acknowledged record seq ${acked} survived`);
-      await until('shipping goes on', () => shipper.lastShippedSeq! > acked + 100);
+      await until(() => shipper.lastShippedSeq! > acked + 100, 'shipping goes on');
       await load.stop();
       await w.finish();
       await w.check();
@@ -192,59 +162,11 @@ describe('the audit shipper', () => {
     try {
       w.ship();
       const load = traffic(w.mux!.unix);
-      await until('the log rotated 8 times', () => listSegments(w.path).length >= 8);
+      await until(() => listSegments(w.path).length >= 8, 'the log rotated 8 times');
       await load.stop();
       await w.finish();
       await w.check();
     } finally {
-      await w.stop();
-    }
-  });
-
-  it('kill -9 of the shipping process and a new one: goes on after the stream’s last record, no repeat, no gap', async () => {
-    const w = await new World().start();
-    const children: ChildProcess[] = [];
-    const child = async () => {
-      const p = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/audit-ship-child.ts')], {
-        env: { ...process.env, QMPMUX_TEST_SHIP: JSON.stringify({ url: w.nats.url, logPath: w.path, vm: 'vm1', stream: STREAM, host: 'host-a' }) },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      children.push(p);
-      await new Promise<void>((resolve, reject) => {
-        p.stdout!.once('data', () => resolve());
-        p.once('exit', (code) => reject(new Error(`the shipping process exited with ${code}`)));
-      });
-      return p;
-    };
-    const kill9 = async (p: ChildProcess) => {
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGKILL');
-      await exited;
-    };
-    try {
-      // A stream whose duplicate window cannot hide a record shipped twice: only the resume point can.
-      await (await jetstreamManager(w.nc)).streams.add({ name: STREAM, subjects: ['qmpmux.*.audit'], storage: 'file' as never, duplicate_window: 100_000_000 });
-      const load = traffic(w.mux!.unix);
-      await until('3000 records in the log', () => localRecords(w.path).length >= 3000);
-      let p = await child();
-      for (const mark of [500, 1500]) {
-        await until(`${mark} records shipped`, async () => (await countOnSubject(w.nc, STREAM, SUBJECT)) >= mark);
-        await kill9(p);
-        const shipped = await countOnSubject(w.nc, STREAM, SUBJECT);
-        assert.ok(shipped < localRecords(w.path).length, 'killed in the middle of the log');
-        await sleep(100);
-        p = await child();
-      }
-      await load.stop();
-      await w.mux!.stop();
-      w.mux = undefined;
-      const total = localRecords(w.path).length;
-      await until(`all ${total} records shipped`, async () => (await countOnSubject(w.nc, STREAM, SUBJECT)) >= total);
-      await sleep(300); // anything shipped twice would land now
-      await w.check();
-      await kill9(p);
-    } finally {
-      for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
       await w.stop();
     }
   });

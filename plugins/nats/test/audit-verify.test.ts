@@ -15,7 +15,8 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { QmpClient } from '@qmpmux/client';
 import { startNats, startProxy, startQemu, type TestNats, type TestQemu } from '@qmpmux/e2e';
 import { startAuditShipper } from '../src/audit-shipper.ts';
-import { auditPlugin, hmp, localRecords, natsConnect, recordingLogger, streamMessages, tempDir, until, type StreamedRecord } from './audit-helpers.ts';
+import { auditPlugin, hmp, localRecords, streamMessages, tempDir, type StreamedRecord } from './audit-helpers.ts';
+import { captureLog, natsClient, until } from './helpers.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const BIN = join(ROOT, 'packages/cli/bin/qmpmux.mjs');
@@ -39,7 +40,7 @@ function qmpmux(...args: string[]): Promise<{ code: number | null; stdout: strin
 /** Run qmpmux with hmp-audit on `path`, ship its log as `vm`, send HMP commands; returns the log's records. */
 async function auditedVm(vm: string, path: string, options: Record<string, unknown> = {}): Promise<void> {
   const mux = await startProxy(qemu.address, { plugins: [auditPlugin(path, options)] });
-  const shipper = startAuditShipper({ nc, vm, subjectPrefix: 'qmpmux', stream: 'QMPMUX_AUDIT', logPath: path, host: 'host-v', log: recordingLogger() });
+  const shipper = startAuditShipper({ nc, vm, subjectPrefix: 'qmpmux', stream: 'QMPMUX_AUDIT', logPath: path, host: 'host-v', log: captureLog().log });
   try {
     const c = await QmpClient.connect(mux.unix);
     for (const line of ['info status', 'p 1', 'info version', 'p 2', 'foo']) await hmp(c, line);
@@ -48,7 +49,7 @@ async function auditedVm(vm: string, path: string, options: Record<string, unkno
     await mux.stop();
   }
   const last = localRecords(path).at(-1)!.seq;
-  await until('all shipped', () => shipper.lastShippedSeq === last);
+  await until(() => shipper.lastShippedSeq === last, 'all shipped');
   await shipper.stop();
 }
 
@@ -68,7 +69,7 @@ async function copyStream(msgs: StreamedRecord[], stream: string, prefix: string
 before(async () => {
   qemu = await startQemu();
   nats = await startNats();
-  nc = await natsConnect(nats.url);
+  nc = await natsClient(nats.url);
   await auditedVm('vm1', join(tmp.dir, 'vm1', 'audit.log'));
 });
 after(async () => {
