@@ -40,18 +40,24 @@ export async function startProxy(upstream: string, opts: StartProxyOptions = {})
   if (opts.tcp !== false) listen.push('tcp:127.0.0.1:0');
   if (opts.ws) listen.push(opts.ws === true ? 'ws://127.0.0.1:0/qmp' : opts.ws);
   listen.push(...(opts.listen ?? []));
-  const proxy = await Proxy.create({
-    name: opts.name,
-    upstream,
-    listen,
-    limits: opts.limits,
-    plugins: opts.plugins,
-    websocket: opts.websocket,
-    tls: opts.tls,
-    unixMode: opts.unixMode,
-    observer: opts.observer,
-    log: opts.log ?? createLogger('qmpmux', (process.env.QMPMUX_TEST_LOG as never) ?? 'error'),
-  });
+  let proxy: Proxy;
+  try {
+    proxy = await Proxy.create({
+      name: opts.name,
+      upstream,
+      listen,
+      limits: opts.limits,
+      plugins: opts.plugins,
+      websocket: opts.websocket,
+      tls: opts.tls,
+      unixMode: opts.unixMode,
+      observer: opts.observer,
+      log: opts.log ?? createLogger('qmpmux', (process.env.QMPMUX_TEST_LOG as never) ?? 'error'),
+    });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   await proxy.start();
   await waitReady(proxy);
   const tcp = proxy.listeners.find((l) => l.bound.startsWith('tcp:'))?.bound ?? '';

@@ -145,4 +145,16 @@ describe('qmpmux fleet', () => {
     assert.equal(down.code, 1);
     assert.match(down.err, /^qmpmux fleet: cannot connect to NATS nats:\/\/127\.0\.0\.1:1: .*\n$/);
   });
+
+  it('events --follow keeps going across a restart of nats-server', async () => {
+    const f = start(['fleet', 'events', '--follow', '--vm', 'vm2', '--event', 'STOP', '--nats', nats.url]);
+    const lines = () => f.out().split('\n').filter(Boolean).length;
+    await until(() => lines() === 2, 'the stored vm2 STOP events');
+    await nats.kill9();
+    await nats.restart();
+    await toggle(muxes[1]!, 1);
+    await until(() => lines() === 3, 'a STOP after the restart', 30_000);
+    f.kill('SIGINT');
+    assert.equal(await f.code, 0);
+  });
 });

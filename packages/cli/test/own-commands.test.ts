@@ -19,6 +19,7 @@ const EXPECTED: Record<string, string[]> = {
   'hmp-audit': [],
   'event-replay': ['__org.qmpmux_replay-events', '__org.qmpmux_query-last-events'],
   fdsets: ['__org.qmpmux_query-fd-owners'],
+  nats: ['__org.qmpmux_query-nats'],
 };
 
 describe('own commands of every plugin', () => {
@@ -29,12 +30,14 @@ describe('own commands of every plugin', () => {
   const options: Record<string, unknown> = {
     policy: { principals: [{ name: 'root', match: [{ uid: process.getuid!() }], profile: 'full' }], unmatched: { principal: 'root' } },
     'hmp-audit': { path: join(dir, 'audit.log') },
+    // No NATS server there: the plugin keeps trying in the background and answers all the same.
+    nats: { servers: ['nats://127.0.0.1:1'] },
   };
 
   before(async () => {
     qemu = await startQemu();
-    // Placement rules decide the order: policy first, fdsets before add-client-auth.
-    const order = ['policy', 'clients', 'hmp-audit', 'event-replay', 'fdsets', 'add-client-auth'];
+    // Placement rules decide the order: policy first, fdsets before add-client-auth, nats after hmp-audit.
+    const order = ['policy', 'clients', 'hmp-audit', 'event-replay', 'fdsets', 'add-client-auth', 'nats'];
     assert.deepEqual([...order].sort(), AVAILABLE_PLUGINS.map((p) => p.name).sort(), 'the test knows every plugin');
     mux = await startProxy(qemu.address, { tcp: false, plugins: order.map((n) => ({ definition: AVAILABLE_PLUGINS.find((p) => p.name === n)!, options: options[n] })) });
     c = await QmpClient.connect(mux.unix);

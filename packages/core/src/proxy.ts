@@ -100,15 +100,21 @@ export class Proxy implements ProxyApi {
   static async create(opts: ProxyOptions): Promise<Proxy> {
     const p = new Proxy(opts);
     const specs = opts.plugins ?? [];
-    for (const [i, spec] of specs.entries()) {
-      const def = spec.definition;
-      checkPlacement(specs, i);
-      const raw = spec.options ?? {};
-      const options = def.validate(raw, `plugins[${i}].options`);
-      const plugin = await def.create(options, { name: def.name, vm: p.name, log: p.log.child(def.name), proxy: p, commandPrefix: COMMAND_PREFIX });
-      p.loaded.push({ definition: def, plugin, raw, options });
+    try {
+      for (const [i, spec] of specs.entries()) {
+        const def = spec.definition;
+        checkPlacement(specs, i);
+        const raw = spec.options ?? {};
+        const options = def.validate(raw, `plugins[${i}].options`);
+        const plugin = await def.create(options, { name: def.name, vm: p.name, log: p.log.child(def.name), proxy: p, commandPrefix: COMMAND_PREFIX });
+        p.loaded.push({ definition: def, plugin, raw, options });
+      }
+      p.checkExposure();
+    } catch (e) {
+      // The plugins already created (an open audit log, a NATS connection) are closed again.
+      for (const l of p.loaded.reverse()) await l.plugin.close?.().catch((e2: unknown) => p.log.error(new PluginError(l.definition.name, 'close', e2).message));
+      throw e;
     }
-    p.checkExposure();
     p.host = new PluginHost(
       p.loaded.map((l) => l.plugin),
       p.log.child('plugins'),

@@ -52,9 +52,10 @@ export function createNats(initial: NatsOptions, ctx: PluginContext): Plugin<Nat
   const events = new EventPublisher({ proxy: ctx.proxy, link, vm, host, epoch, options: o, log });
   const inventory = new Inventory({ proxy: ctx.proxy, link, vm, host, bucket: o.inventoryBucket, ttl: o.ttl, log });
   const gateway = new Gateway({ proxy: ctx.proxy, subject: `${o.subjectPrefix}.${vm}.qmp`, log }, gatewayLimits(o));
+  // The gateway first: it needs no JetStream, and answers as soon as the connection is up.
+  link.onConnected(async (nc) => gateway.attach(nc));
   events.start();
   inventory.start();
-  link.onConnected(async (nc) => gateway.attach(nc));
   // The audit shipper runs on the current connection; a new connection (the library gave up on the old
   // one) gets a new shipper, which resumes from what the stream holds.
   let shipper: { nc: NatsConnection; s: AuditShipper } | undefined;

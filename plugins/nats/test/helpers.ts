@@ -35,7 +35,13 @@ export interface Mux {
 export async function startMux(natsOptions: Record<string, unknown>, opts: { vm?: string; before?: PluginSpec[]; qemu?: TestQemu } = {}): Promise<Mux> {
   const qemu = opts.qemu ?? (await startQemu());
   const { log, lines } = captureLog();
-  const mux = await startProxy(qemu.address, { name: opts.vm ?? 'vm1', log, plugins: [...(opts.before ?? []), { definition: natsPlugin, options: natsOptions }] });
+  let mux: TestProxy;
+  try {
+    mux = await startProxy(qemu.address, { name: opts.vm ?? 'vm1', log, plugins: [...(opts.before ?? []), { definition: natsPlugin, options: natsOptions }] });
+  } catch (e) {
+    if (!opts.qemu) await qemu.stop();
+    throw e;
+  }
   return {
     qemu,
     mux,

@@ -23,8 +23,15 @@ describe('the inventory entry', () => {
     nc = await natsClient(nats.url);
     m = await startMux({ servers: [nats.url], ttl: 30 });
     await until(() => m.lines.some((l) => /connected to NATS/.test(l.msg)), 'connected');
-    await until(async () => (await new Kvm(nc).list().next()) !== undefined, 'the bucket');
-    kv = await new Kvm(nc).open('QMPMUX_VMS');
+    await until(async () => {
+      try {
+        kv = await new Kvm(nc).open('QMPMUX_VMS');
+        await kv.status();
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'the bucket');
   });
   after(async () => {
     await m?.stop();
