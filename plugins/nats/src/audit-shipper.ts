@@ -21,9 +21,10 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
-import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from '@qmpmux/core';
-import { AUDIT_SEQ_HEADER, auditSubject, DEFAULT_AUDIT_DUPLICATE_WINDOW_MS, ensureAuditStream, HOST_HEADER, lastAuditRecord, type StreamTail } from './audit-stream.ts';
+import { AckPublisher, PublishRefused } from './audit-publish.ts';
+import { AUDIT_SEQ_HEADER, auditSubject, DEFAULT_AUDIT_DUPLICATE_WINDOW_MS, ensureAuditStream, HOST_HEADER, lastAuditRecord, MSG_ID_HEADER, type StreamTail } from './audit-stream.ts';
 import { LogTail, type LogRecord, type RecordRef } from './audit-tail.ts';
 
 export interface AuditShipperOptions {
@@ -46,6 +47,8 @@ export interface AuditShipperOptions {
   retryMaxMs?: number;
   /** How often the log is looked at without a change notification (default 250 ms). */
   pollMs?: number;
+  /** After a change notification, how long to wait for more appends before reading (default 10 ms). */
+  coalesceMs?: number;
   /** Bytes read from the log at a time (default 64 KiB). */
   readChunkBytes?: number;
   /** The largest record read from the log (default 8 MiB); a bigger one is skipped with an error. */
@@ -66,6 +69,7 @@ export const AUDIT_SHIPPER_DEFAULTS = {
   retryMinMs: 250,
   retryMaxMs: 5_000,
   pollMs: 250,
+  coalesceMs: 10,
   readChunkBytes: 64 * 1024,
   maxRecordBytes: 8 * 1024 * 1024,
 } as const;
@@ -74,6 +78,7 @@ export const AUDIT_SHIPPER_DEFAULTS = {
 const HEADER_ROOM = 512;
 /** JetStream's error code for a failed Nats-Expected-Last-Subject-Sequence. */
 const WRONG_LAST_SEQUENCE = 10071;
+const EXPECTED_LAST_SUBJECT_SEQ_HEADER = 'Nats-Expected-Last-Subject-Sequence';
 
 export function startAuditShipper(opts: AuditShipperOptions): AuditShipper {
   const s = new Shipper(opts);
@@ -90,7 +95,7 @@ class Shipper implements AuditShipper {
   private readonly subject: string;
   private readonly tail: LogTail;
   private readonly ac = new AbortController();
-  private readonly js: JetStreamClient;
+  private readonly publisher: AckPublisher;
   private jsm: JetStreamManager | undefined;
   private done: Promise<void> = Promise.resolve();
   /** The last record known to be in the stream (and the stream's seq of the subject's last message). */
@@ -103,8 +108,8 @@ class Shipper implements AuditShipper {
   constructor(opts: AuditShipperOptions) {
     this.o = { ...AUDIT_SHIPPER_DEFAULTS, ...withoutUndefined(opts), host: opts.host || hostname() } as Shipper['o'];
     this.subject = auditSubject(opts.subjectPrefix, opts.vm);
-    this.js = jetstream(opts.nc, { timeout: this.o.publishTimeoutMs });
-    this.tail = new LogTail({ path: opts.logPath, readChunkBytes: this.o.readChunkBytes, maxRecordBytes: this.o.maxRecordBytes, pollMs: this.o.pollMs, log: opts.log });
+    this.publisher = new AckPublisher(opts.nc, this.o.publishTimeoutMs);
+    this.tail = new LogTail({ path: opts.logPath, readChunkBytes: this.o.readChunkBytes, maxRecordBytes: this.o.maxRecordBytes, pollMs: this.o.pollMs, coalesceMs: this.o.coalesceMs, log: opts.log });
   }
 
   start(): void {
@@ -114,6 +119,7 @@ class Shipper implements AuditShipper {
   async stop(): Promise<void> {
     this.ac.abort(new Error('the audit shipper was stopped'));
     await this.done;
+    this.publisher.close();
     await this.tail.close();
   }
 
@@ -137,7 +143,7 @@ class Shipper implements AuditShipper {
         const msg = (e as Error).message;
         if (msg !== failing) this.o.log.warn(`audit shipping for ${this.o.vm} to NATS failed: ${msg}; trying again (the local log keeps every record)`);
         failing = msg;
-        const refused = e instanceof JetStreamApiError && e.code === WRONG_LAST_SEQUENCE;
+        const refused = e instanceof PublishRefused && e.code === WRONG_LAST_SEQUENCE;
         try {
           await sleep(refused ? this.o.retryMinMs : wait, undefined, { signal });
         } catch {
@@ -198,12 +204,11 @@ class Shipper implements AuditShipper {
       return;
     }
     const h = headers();
+    h.set(MSG_ID_HEADER, rec.record.hash);
     h.set(AUDIT_SEQ_HEADER, String(rec.record.seq));
     h.set(HOST_HEADER, this.o.host);
-    const ack = await untilAborted(
-      this.js.publish(this.subject, rec.payload, { msgID: rec.record.hash, headers: h, expect: { lastSubjectSequence: this.lastSubjectSeq }, timeout: this.o.publishTimeoutMs }),
-      this.ac.signal,
-    );
+    h.set(EXPECTED_LAST_SUBJECT_SEQ_HEADER, String(this.lastSubjectSeq));
+    const ack = await untilAborted(this.publisher.publish(this.subject, rec.payload, h), this.ac.signal);
     this.confirm(rec.record, ack.seq);
   }
 

@@ -15,6 +15,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeRecords, detectFormat, encodeHashed, listSegments, type AuditRecord, type LogFormat } from '@qmpmux/audit-log';
 import type { Logger } from '@qmpmux/core';
 
@@ -27,6 +28,8 @@ export interface TailOptions {
   maxRecordBytes: number;
   /** How often the file is looked at when no change notification came (fs.watch is the fast path). */
   pollMs: number;
+  /** After a change notification, how long to wait for more before reading (one read for a burst of appends). */
+  coalesceMs: number;
   log: Logger;
 }
 
@@ -71,8 +74,12 @@ export class LogTail {
   private last: RecordRef | undefined;
   private chunk: number;
   private watcher: FSWatcher | undefined;
+  /** The directory changed since the file was last read (fs.watch). */
   private changed = true;
-  private wake: (() => void) | undefined;
+  /** A file may have been created, renamed or cut since the last look at the files themselves. */
+  private recheck = true;
+  private wake: ((why: 'change' | 'timer') => void) | undefined;
+  private buf: Buffer | undefined;
   private closed = false;
 
   constructor(private readonly opts: TailOptions) {
@@ -133,7 +140,7 @@ export class LogTail {
     this.closed = true;
     this.watcher?.close();
     this.watcher = undefined;
-    this.wake?.();
+    this.wake?.('timer');
     await this.release();
   }
 
@@ -156,7 +163,8 @@ export class LogTail {
    */
   private async fill(cur: Cursor): Promise<boolean> {
     if (cur.foreign) return false;
-    const buf = Buffer.allocUnsafe(this.chunk);
+    if (this.buf?.length !== this.chunk) this.buf = Buffer.allocUnsafe(this.chunk);
+    const buf = this.buf;
     const { bytesRead } = await cur.fh.read(buf, 0, buf.length, cur.pos);
     if (bytesRead === 0) return false;
     const data = buf.subarray(0, bytesRead);
@@ -225,6 +233,9 @@ export class LogTail {
   private async advance(): Promise<boolean> {
     const cur = this.cur;
     if (!cur) return this.openNext();
+    // Appends only change the file; rotation creates and renames files (or the poll timer came).
+    if (!this.recheck) return false;
+    this.recheck = false;
     const size = (await cur.fh.stat()).size;
     if (size < cur.pos) {
       this.opts.log.warn(`audit log ${cur.file}: the file shrank below what was read (${size} < ${cur.pos} bytes): finding the last record read again`);
@@ -346,32 +357,42 @@ export class LogTail {
 
   // ---- waiting ------------------------------------------------------------------------------------
 
-  /** Wait for a change in the log's directory, at most pollMs. */
+  /**
+   * Wait for a change in the log's directory (then coalesceMs more, to read a burst of appends at
+   * once), at most pollMs; without a watch, every look is a full one.
+   */
   private async idle(signal: AbortSignal): Promise<void> {
     this.ensureWatcher();
+    if (!this.watcher) this.recheck = true;
     if (this.changed) {
+      // Appended to while the last records were shipped: gather a little more before reading again.
       this.changed = false;
+      if (this.opts.coalesceMs > 0) await sleep(this.opts.coalesceMs);
       return;
     }
-    await new Promise<void>((resolve) => {
-      const done = () => {
+    const why = await new Promise<'change' | 'timer'>((resolve) => {
+      const done = (w: 'change' | 'timer') => {
         clearTimeout(timer);
-        signal.removeEventListener('abort', done);
+        signal.removeEventListener('abort', aborted);
         this.wake = undefined;
-        resolve();
+        resolve(w);
       };
-      const timer = setTimeout(done, this.opts.pollMs);
-      signal.addEventListener('abort', done);
+      const aborted = () => done('timer');
+      const timer = setTimeout(() => done('timer'), this.opts.pollMs);
+      signal.addEventListener('abort', aborted);
       this.wake = done;
     });
+    if (why === 'timer') this.recheck = true;
+    else if (this.opts.coalesceMs > 0 && !signal.aborted) await sleep(this.opts.coalesceMs);
   }
 
   private ensureWatcher(): void {
     if (this.watcher || this.closed) return;
     try {
-      this.watcher = watch(dirname(this.opts.path), { persistent: false }, () => {
+      this.watcher = watch(dirname(this.opts.path), { persistent: false }, (event) => {
         this.changed = true;
-        this.wake?.();
+        if (event === 'rename') this.recheck = true;
+        this.wake?.('change');
       });
       this.watcher.on('error', () => {
         this.watcher?.close();

@@ -15,8 +15,7 @@
  */
 import { hostname } from 'node:os';
 import { ConfigError, answer, ownCommand, type Plugin, type PluginContext, type PluginDefinition } from '@qmpmux/core';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { startAuditShipper, type AuditShipper } from './audit-shipper.ts';
+import { startAuditShipperThread } from './audit-thread.ts';
 import { NatsLink } from './connection.ts';
 import { EventPublisher } from './events.ts';
 import { Gateway, type GatewayLimits } from './gateway.ts';
@@ -56,18 +55,22 @@ export function createNats(initial: NatsOptions, ctx: PluginContext): Plugin<Nat
   link.onConnected(async (nc) => gateway.attach(nc));
   events.start();
   inventory.start();
-  // The audit shipper runs on the current connection; a new connection (the library gave up on the old
-  // one) gets a new shipper, which resumes from what the stream holds.
-  let shipper: { nc: NatsConnection; s: AuditShipper } | undefined;
-  const audit = o.audit;
-  if (audit) {
-    link.onConnected(async (nc) => {
-      if (shipper?.nc === nc) return;
-      await shipper?.s.stop();
-      const s = startAuditShipper({ nc, vm, subjectPrefix: o.subjectPrefix, stream: o.auditStream, logPath: audit.path, host, log: log.child('audit-shipper'), duplicateWindowMs: o.duplicateWindowMs, publishTimeoutMs: o.publishTimeoutMs });
-      shipper = { nc, s };
-    });
-  }
+  // The audit shipper runs in the process's audit shipping thread, on a connection of its own
+  // (audit-thread.ts): its CPU is never taken between local clients' commands.
+  const { servers, user, password, token, creds, tls } = o;
+  const shipper = o.audit
+    ? startAuditShipperThread({
+        connection: { servers, user, password, token, creds, tls, name: `qmpmux ${vm}@${host} audit` },
+        vm,
+        subjectPrefix: o.subjectPrefix,
+        stream: o.auditStream,
+        logPath: o.audit.path,
+        host,
+        log: log.child('audit-shipper'),
+        duplicateWindowMs: o.duplicateWindowMs,
+        publishTimeoutMs: o.publishTimeoutMs,
+      })
+    : undefined;
   link.start();
   if (o.gatewayPrincipal === undefined) log.info(`NATS command gateway on ${o.subjectPrefix}.${vm}.qmp refuses every request: gatewayPrincipal is not set`);
 
@@ -103,7 +106,7 @@ export function createNats(initial: NatsOptions, ctx: PluginContext): Plugin<Nat
       gateway.reconfigure(gatewayLimits(o));
     },
     async close() {
-      await shipper?.s.stop();
+      await shipper?.stop();
       gateway.close();
       await events.close(CLOSE_GRACE_MS);
       await inventory.close();

@@ -9,15 +9,16 @@
  *       reach the stream, gap messages, the rate the consumer saw.
  *   (4) gateway `query-status` round trip (NATS request/reply) p50/p99 vs a unix client through qmpmux.
  *   (5) audit shipping: records/s from a log written beforehand (one record in flight).
+ *   (6) QMP latency while the nats plugin's shipping thread catches up with such a backlog, vs after.
  * Real QEMU (-M none), real nats-server (e2e startNats), qmpmux as a child process. Configurations
  * alternate per round; medians of the rounds are printed. Environment (a smoke run takes < 1 min with
  * BENCH_N=300 BENCH_WARMUP=300 BENCH_ROUNDS=1 BENCH_EVENTS=50 BENCH_FLOOD_S=2 BENCH_AUDIT_RECORDS=2000):
  *   BENCH_N (3000) commands per latency figure, BENCH_WARMUP (3000) before each, BENCH_ROUNDS (3),
  *   BENCH_EVENTS (500) stop/cont pairs, BENCH_RATE (10000) events/s for BENCH_FLOOD_S (10) s,
- *   BENCH_AUDIT_RECORDS (20000).
+ *   BENCH_AUDIT_RECORDS (20000), BENCH_PARTS (1,2,3,4,5,6: which parts to run).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,6 +40,8 @@ const EVENTS = env('BENCH_EVENTS', 500);
 const RATE = env('BENCH_RATE', 10_000);
 const FLOOD_S = env('BENCH_FLOOD_S', 10);
 const AUDIT_RECORDS = env('BENCH_AUDIT_RECORDS', 20_000);
+/** Which parts to run (default all): e.g. BENCH_PARTS=1,5. */
+const PARTS = (process.env.BENCH_PARTS ?? '1,2,3,4,5,6').split(',').map(Number);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const stats = (xs: number[]) => {
@@ -61,16 +64,24 @@ async function latency(roundTrip: () => Promise<unknown>): Promise<{ p50: number
   return stats(t);
 }
 
-async function qmpLatency(socket: string, cmd: string): Promise<{ p50: number; p99: number }> {
+async function qmpLatency(socket: string, cmd: string, pid?: number): Promise<{ p50: number; p99: number; cpuUs: number }> {
   const c = await LineClient.open(socket);
   try {
-    return await latency(async () => {
+    const cpu0 = pid ? procCpuMs(pid) : 0;
+    const r = await latency(async () => {
       c.send(cmd);
       await c.next();
     });
+    return { ...r, cpuUs: pid ? ((procCpuMs(pid) - cpu0) * 1000) / (N + WARMUP) : NaN };
   } finally {
     c.close();
   }
+}
+
+/** User + system CPU time of a process (Linux /proc; clock ticks of 10 ms). */
+function procCpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
 }
 
 /** Microseconds from an event's QEMU timestamp to now. */
@@ -101,6 +112,7 @@ console.log(`N=${N} after a warm-up of ${WARMUP}, ${ROUNDS} round(s) (median), l
 const cleanup: (() => Promise<unknown>)[] = [];
 
 async function part(name: string, run: () => Promise<void>): Promise<void> {
+  if (!PARTS.includes(Number(name.slice(1, -1)))) return;
   try {
     await run();
   } catch (e) {
@@ -113,7 +125,7 @@ async function part(name: string, run: () => Promise<void>): Promise<void> {
 try {
   // (1) QMP latency with the plugin on and off; HMP with audit shipping on and off.
   await part('(1)', async () => {
-    const r: Record<string, { p50: number; p99: number }[]> = { off: [], nats: [], audit: [], ship: [] };
+    const r: Record<string, { p50: number; p99: number; cpuUs: number }[]> = { off: [], nats: [], audit: [], ship: [] };
     const configs = [
       { key: 'off', plugins: [], cmd: '{"execute":"query-status"}' },
       { key: 'nats', plugins: [natsPlugin()], cmd: '{"execute":"query-status"}' },
@@ -125,16 +137,16 @@ try {
         const log = join(dir, `${c.key}-${round}`, 'audit.log');
         const s = await serveChild(dir, `${c.key}-${round}`, qemu.address, { name: 'vm1', plugins: typeof c.plugins === 'function' ? c.plugins(log) : c.plugins });
         try {
-          r[c.key]!.push(await qmpLatency(s.socket, c.cmd));
+          r[c.key]!.push(await qmpLatency(s.socket, c.cmd, s.pid));
         } finally {
           await s.stop();
         }
       }
     }
-    const m = (k: string) => ({ p50: median(r[k]!.map((x) => x.p50)), p99: median(r[k]!.map((x) => x.p99)) });
+    const m = (k: string) => ({ p50: median(r[k]!.map((x) => x.p50)), p99: median(r[k]!.map((x) => x.p99)), cpu: median(r[k]!.map((x) => x.cpuUs)) });
     const [off, on, audit, ship] = [m('off'), m('nats'), m('audit'), m('ship')];
-    console.log(`(1) query-status µs p50/p99     plugin off ${f(off.p50)}/${f(off.p99)} | nats plugin on ${f(on.p50)}/${f(on.p99)} | ratio p50 ${f(on.p50 / off.p50, 2)}x p99 ${f(on.p99 / off.p99, 2)}x (target p50 ≤ 1.05x)`);
-    console.log(`    HMP 'info status' µs p50/p99 hmp-audit ${f(audit.p50)}/${f(audit.p99)} | + audit shipping ${f(ship.p50)}/${f(ship.p99)} | ratio p50 ${f(ship.p50 / audit.p50, 2)}x p99 ${f(ship.p99 / audit.p99, 2)}x`);
+    console.log(`(1) query-status µs p50/p99     plugin off ${f(off.p50)}/${f(off.p99)} | nats plugin on ${f(on.p50)}/${f(on.p99)} | ratio p50 ${f(on.p50 / off.p50, 2)}x p99 ${f(on.p99 / off.p99, 2)}x (target p50 ≤ 1.05x); qmpmux CPU µs/command ${f(off.cpu)} | ${f(on.cpu)}`);
+    console.log(`    HMP 'info status' µs p50/p99 hmp-audit ${f(audit.p50)}/${f(audit.p99)} | + audit shipping ${f(ship.p50)}/${f(ship.p99)} | ratio p50 ${f(ship.p50 / audit.p50, 2)}x p99 ${f(ship.p99 / audit.p99, 2)}x; qmpmux CPU µs/command ${f(audit.cpu)} | ${f(ship.cpu)}`);
   });
 
   // (2) QEMU → JetStream consumer, with a unix client through qmpmux and a direct client for reference.
@@ -266,6 +278,23 @@ try {
     const secs = (performance.now() - t0) / 1000;
     await shipper.stop();
     console.log(`(5) audit shipping               ${AUDIT_RECORDS + 1} records in ${f(secs, 2)} s = ${f((AUDIT_RECORDS + 1) / secs)} records/s (one in flight, expected-last-subject-sequence)`);
+  });
+
+  // (6) QMP latency while the shipper (in its own thread) catches up with a backlog in the log.
+  await part('(6)', async () => {
+    const path = join(dir, 'backlog', 'audit.log');
+    const w = AuditWriter.open({ path, format: 'json', fsync: 'batch', batchMaxRecords: 256, batchMaxDelayMs: 100, rotateBytes: 64 * 1024 * 1024 });
+    for (let i = 0; i < AUDIT_RECORDS; i++) w.append('command', recordValue({ client: 1, qmp: 'human-monitor-command', hmp: { line: 'info status', name: 'info status' } }) as Record<string, unknown>);
+    await w.close();
+    const s = await serveChild(dir, 'backlog', qemu.address, { name: 'vmb', plugins: [hmpAudit(path), natsPlugin({ audit: { path } })] });
+    cleanup.push(() => s.stop());
+    const jsm = await jetstreamManager(nc);
+    const shippedNow = async () => ((await jsm.streams.info('QMPMUX_AUDIT', { subjects_filter: 'qmpmux.vmb.audit' })).state.subjects as Record<string, number> | undefined)?.['qmpmux.vmb.audit'] ?? 0;
+    const during = await qmpLatency(s.socket, '{"execute":"query-status"}', s.pid);
+    const at = await shippedNow();
+    while ((await shippedNow()) < AUDIT_RECORDS) await sleep(50);
+    const idle = await qmpLatency(s.socket, '{"execute":"query-status"}', s.pid);
+    console.log(`(6) query-status µs p50/p99 while ${AUDIT_RECORDS} records are shipped ${f(during.p50)}/${f(during.p99)} (${at} shipped when it ended) | after ${f(idle.p50)}/${f(idle.p99)} | ratio p50 ${f(during.p50 / idle.p50, 2)}x`);
   });
 } finally {
   await nc.close();
