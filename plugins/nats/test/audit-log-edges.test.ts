@@ -2,16 +2,19 @@
  * The shipper on logs written by the audit-log writer (the one hmp-audit uses) in states QEMU cannot be
  * made to produce on demand, against a real nats-server: a record seen half-written, a crash's torn tail
  * cut off by the next writer, the stream's last record not in the log (a log replaced, or restored from
- * an older copy), a record bigger than the shipper reads.
+ * an older copy), a record bigger than the shipper reads, two shippers racing on one log; and the
+ * publisher's acks (stored, duplicate, refused expectation, no stream).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { AuditWriter, encodeRecord, Hasher, recordValue, type WriterOptions } from '@qmpmux/audit-log';
 import { startNats, type TestNats } from '@qmpmux/e2e';
+import { AckPublisher, PublishRefused } from '../src/audit-publish.ts';
 import { startAuditShipper, type AuditShipperOptions } from '../src/audit-shipper.ts';
 import { verifyAuditStream } from '../src/audit-verify.ts';
 import { countOnSubject, localRecords, sameAsLog, streamMessages, tempDir } from './audit-helpers.ts';
@@ -179,6 +182,42 @@ describe('the shipper on the log’s edge cases', () => {
       assert.deepEqual(streamed.slice(-2).map((s) => s.record.hash), localRecords(path).map((r) => r.hash));
     } finally {
       await shipper.stop();
+    }
+  });
+
+  it('two shippers on one log (a misconfiguration): still each record once, in order', async () => {
+    const { vm, path } = fresh();
+    // A short duplicate window: what it does not drop, the expected last subject sequence refuses.
+    await (await jetstreamManager(nc)).streams.add({ name: 'RACE', subjects: ['race.*.audit'], duplicate_window: 100_000_000 });
+    const w = writer(path);
+    append(w, 3000);
+    await w.close();
+    const racers = [0, 1].map(() => ship(vm, path, { subjectPrefix: 'race', stream: 'RACE' }));
+    try {
+      await until(() => racers.every((r) => r.shipper.lastShippedSeq === 3001), 'both shippers see the whole log in the stream');
+      assert.equal(sameAsLog(await streamMessages(nc, 'RACE', `race.${vm}.audit`), path, 'host-b'), undefined);
+    } finally {
+      for (const r of racers) await r.shipper.stop();
+    }
+  });
+
+  it('publishes with the ack on its own inbox: stored, a duplicate, a refused expectation, no stream', async () => {
+    await (await jetstreamManager(nc)).streams.add({ name: 'ACKS', subjects: ['acks.>'] });
+    const p = new AckPublisher(nc, 2000);
+    try {
+      const h = (id: string, last?: number) => {
+        const x = headers();
+        x.set('Nats-Msg-Id', id);
+        if (last !== undefined) x.set('Nats-Expected-Last-Subject-Sequence', String(last));
+        return x;
+      };
+      const first = await p.publish('acks.a', Buffer.from('{}'), h('one', 0));
+      assert.deepEqual(first, { seq: first.seq, duplicate: false });
+      assert.deepEqual(await p.publish('acks.a', Buffer.from('{}'), h('one')), { seq: first.seq, duplicate: true });
+      await assert.rejects(p.publish('acks.a', Buffer.from('{}'), h('two', 0)), (e) => e instanceof PublishRefused && e.code === 10071 && /wrong last sequence/.test(e.message));
+      await assert.rejects(p.publish('nostream.a', Buffer.from('{}'), h('three')), /no responders/);
+    } finally {
+      p.close();
     }
   });
 
