@@ -233,6 +233,11 @@ export class LogTail {
   private async advance(): Promise<boolean> {
     const cur = this.cur;
     if (!cur) return this.openNext();
+    if (cur.file !== this.opts.path) {
+      // A rotated segment, read to its end: on to the next file.
+      await this.release();
+      return this.openNext();
+    }
     // Appends only change the file; rotation creates and renames files (or the poll timer came).
     if (!this.recheck) return false;
     this.recheck = false;
@@ -242,19 +247,17 @@ export class LogTail {
       await this.reseek();
       return true;
     }
-    if (cur.file === this.opts.path) {
-      let ino: number | undefined;
-      try {
-        ino = (await stat(this.opts.path)).ino;
-      } catch {
-        ino = undefined; // renamed away; the next file is not there yet
-      }
-      if (ino === cur.ino) return false; // still the active file: wait for it to grow
-      // Rotated: whatever the writer wrote before the rename is read first.
-      if (this.head < this.queue.length) return true;
-      while ((await this.fill(cur)) && this.queue.length === 0);
-      if (this.queue.length) return true;
+    let ino: number | undefined;
+    try {
+      ino = (await stat(this.opts.path)).ino;
+    } catch {
+      ino = undefined; // renamed away; the next file is not there yet
     }
+    if (ino === cur.ino) return false; // still the active file: wait for it to grow
+    // Rotated: whatever the writer wrote before the rename is read first.
+    if (this.head < this.queue.length) return true;
+    while ((await this.fill(cur)) && this.queue.length === 0);
+    if (this.queue.length) return true;
     await this.release();
     return this.openNext();
   }

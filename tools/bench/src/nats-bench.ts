@@ -134,7 +134,9 @@ try {
     ];
     for (let round = 0; round < ROUNDS; round++) {
       for (const c of round % 2 ? [...configs].reverse() : configs) {
-        const log = join(dir, `${c.key}-${round}`, 'audit.log');
+        // One log per configuration across rounds: each round is a restart of qmpmux on it (the chain,
+        // and the stream's copy of it, go on).
+        const log = join(dir, c.key, 'audit.log');
         const s = await serveChild(dir, `${c.key}-${round}`, qemu.address, { name: 'vm1', plugins: typeof c.plugins === 'function' ? c.plugins(log) : c.plugins });
         try {
           r[c.key]!.push(await qmpLatency(s.socket, c.cmd, s.pid));
