@@ -7,7 +7,7 @@
  *   in the local log by seq and hash; shipping goes on with the record after it. When the log does not
  *   have it (the log was replaced, or the segment holding it removed), that is logged as an error and the
  *   log is shipped from its first record: what the stream already has is dropped as a duplicate within
- *   the stream's duplicate window (Nats-Msg-Id = the record's hash), and stored again beyond it
+ *   the stream's duplicate window (Nats-Msg-Id = `<vm>.<record hash>`), and stored again beyond it
  *   (docs/nats.md).
  * - Order and exactly-once: one record in flight at a time, published with
  *   `Nats-Expected-Last-Subject-Sequence` = the stream seq of the previous record of this VM. A publish
@@ -24,7 +24,7 @@ import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from '@qmpmux/core';
 import { AckPublisher, PublishRefused } from './audit-publish.ts';
-import { AUDIT_SEQ_HEADER, auditSubject, DEFAULT_AUDIT_DUPLICATE_WINDOW_MS, ensureAuditStream, HOST_HEADER, lastAuditRecord, MSG_ID_HEADER, type StreamTail } from './audit-stream.ts';
+import { AUDIT_SEQ_HEADER, auditMsgId, auditSubject, DEFAULT_AUDIT_DUPLICATE_WINDOW_MS, ensureAuditStream, HOST_HEADER, lastAuditRecord, MSG_ID_HEADER, type StreamTail } from './audit-stream.ts';
 import { LogTail, type LogRecord, type RecordRef } from './audit-tail.ts';
 
 export interface AuditShipperOptions {
@@ -204,7 +204,7 @@ class Shipper implements AuditShipper {
       return;
     }
     const h = headers();
-    h.set(MSG_ID_HEADER, rec.record.hash);
+    h.set(MSG_ID_HEADER, auditMsgId(this.o.vm, rec.record.hash));
     h.set(AUDIT_SEQ_HEADER, String(rec.record.seq));
     h.set(HOST_HEADER, this.o.host);
     h.set(EXPECTED_LAST_SUBJECT_SEQ_HEADER, String(this.lastSubjectSeq));

@@ -2,8 +2,8 @@
  * The audit records' stream in JetStream (issue 13, docs/nats.md "Audit records"): stream
  * `QMPMUX_AUDIT` (file storage, subjects `<p>.*.audit`), subject `<p>.<vm>.audit`, one message per
  * record. The payload is the record as a JSON line of the local log without its line end (for a msgpack
- * log: the same bytes, the canonical JSON the hash covers with `"hash"` last); headers `Nats-Msg-Id` (the
- * record's hash), `Qmpmux-Audit-Seq` (its seq), `Qmpmux-Host`.
+ * log: the same bytes, the canonical JSON the hash covers with `"hash"` last); headers `Nats-Msg-Id`
+ * (`<vm>.<record hash>`), `Qmpmux-Audit-Seq` (its seq), `Qmpmux-Host`.
  */
 import { JetStreamApiCodes, JetStreamApiError, StorageType, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
 import { checkShape, type AuditRecord } from '@qmpmux/audit-log';
@@ -17,6 +17,16 @@ export const MSG_ID_HEADER = 'Nats-Msg-Id';
 
 export function auditSubject(subjectPrefix: string, vm: string): string {
   return `${subjectPrefix}.${vm}.audit`;
+}
+
+/**
+ * A record's Nats-Msg-Id: the VM's name and the record's hash. JetStream deduplicates across the whole
+ * stream, and two VMs' logs can hold the same record (logs started in the same millisecond by one
+ * process begin with identical `file` and `start` records; a log copied to another VM): the hash alone
+ * would make one VM's record a "duplicate" of the other's and never store it on its own subject.
+ */
+export function auditMsgId(vm: string, hash: string): string {
+  return `${vm}.${hash}`;
 }
 
 export function auditStreamSubjects(subjectPrefix: string): string {

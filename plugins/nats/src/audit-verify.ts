@@ -3,13 +3,13 @@
  * consumer over `<p>.<vm>.audit`, up to the last message there when verification starts) and verify
  * the chain with the audit log's own verifier (`verifyChain` of @qmpmux/audit-log): each record follows
  * the one before, hashes to its hash, is stored in exactly the bytes the writer produces (a JSON line
- * without its line end), and carries the headers the shipper set (Nats-Msg-Id = hash,
+ * without its line end), and carries the headers the shipper set (Nats-Msg-Id = `<vm>.<hash>`,
  * Qmpmux-Audit-Seq = seq). Memory: one fetched batch at a time.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
 import { verifyChain, type ChainItem, type RemoteVerifyOptions, type RemoteVerifyResult } from '@qmpmux/audit-log';
-import { AUDIT_SEQ_HEADER, auditSubject, decodeAuditPayload, DEFAULT_AUDIT_STREAM, MSG_ID_HEADER } from './audit-stream.ts';
+import { AUDIT_SEQ_HEADER, auditMsgId, auditSubject, decodeAuditPayload, DEFAULT_AUDIT_STREAM, MSG_ID_HEADER } from './audit-stream.ts';
 
 export interface StreamVerifyOptions {
   nc: NatsConnection;
@@ -52,7 +52,7 @@ export async function verifyAuditStream(opts: StreamVerifyOptions): Promise<Remo
       for await (const m of msgs) {
         got++;
         seen = m.seq;
-        yield item(m);
+        yield item(m, opts.vm);
         if (seen >= lastSeq) break;
       }
       if (!got) throw new Error(`${source}: no message came after stream seq ${seen} in ${expires} ms (the last one is at stream seq ${lastSeq})`);
@@ -62,13 +62,13 @@ export async function verifyAuditStream(opts: StreamVerifyOptions): Promise<Remo
 }
 
 /** A message as an item of the chain: its record, or why it is not a record as the shipper publishes one. */
-function item(m: JsMsg): ChainItem<string> {
+function item(m: JsMsg, vm: string): ChainItem<string> {
   const at = `stream seq ${m.seq}`;
   const r = decodeAuditPayload(m.data);
   if (typeof r === 'string') return { at, reason: `the message is ${r}` };
   const id = m.headers?.get(MSG_ID_HEADER);
   const seqHeader = m.headers?.get(AUDIT_SEQ_HEADER);
-  if (id !== r.hash) return { at, seq: r.seq, reason: `its ${MSG_ID_HEADER} header (${id || 'none'}) is not the record's hash (${r.hash.slice(0, 16)}…)` };
+  if (id !== auditMsgId(vm, r.hash)) return { at, seq: r.seq, reason: `its ${MSG_ID_HEADER} header (${id || 'none'}) is not ${vm}.<the record's hash> (${vm}.${r.hash.slice(0, 16)}…)` };
   if (seqHeader !== String(r.seq)) return { at, seq: r.seq, reason: `its ${AUDIT_SEQ_HEADER} header (${seqHeader || 'none'}) is not the record's seq` };
   return { at, record: r, stored: { format: 'json', bytes: Buffer.concat([m.data, NL]) } };
 }

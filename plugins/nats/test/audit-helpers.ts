@@ -114,7 +114,7 @@ export function sameAsLog(streamed: StreamedRecord[], path: string, host: string
     const s = streamed[i]!;
     const r = local[i]!;
     if (s.record.seq !== r.seq || s.record.hash !== r.hash) return `at ${i}: stream has seq ${s.record.seq}, the log seq ${r.seq}`;
-    if (s.headers.id !== r.hash || s.headers.seq !== String(r.seq) || s.headers.host !== host) return `at ${i}: headers ${JSON.stringify(s.headers)}`;
+    if (s.headers.id !== `${s.subject.split('.').at(-2)}.${r.hash}` || s.headers.seq !== String(r.seq) || s.headers.host !== host) return `at ${i}: headers ${JSON.stringify(s.headers)}`;
     if (s.payload !== lines[i]) return `at ${i} (seq ${r.seq}): the payload is not the log's line`;
   }
   return undefined;

@@ -2,12 +2,12 @@
  * The shipper on logs written by the audit-log writer (the one hmp-audit uses) in states QEMU cannot be
  * made to produce on demand, against a real nats-server: a record seen half-written, a crash's torn tail
  * cut off by the next writer, the stream's last record not in the log (a log replaced, or restored from
- * an older copy), a record bigger than the shipper reads, two shippers racing on one log; and the
- * publisher's acks (stored, duplicate, refused expectation, no stream).
+ * an older copy), a record bigger than the shipper reads, two VMs with the same records, two shippers
+ * racing on one log; and the publisher's acks (stored, duplicate, refused expectation, no stream).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
@@ -182,6 +182,24 @@ describe('the shipper on the log’s edge cases', () => {
       assert.deepEqual(streamed.slice(-2).map((s) => s.record.hash), localRecords(path).map((r) => r.hash));
     } finally {
       await shipper.stop();
+    }
+  });
+
+  it('two VMs whose logs hold the same records (a copied log): each VM’s subject gets all of them', async () => {
+    const a = fresh();
+    const b = fresh();
+    const w = writer(a.path);
+    append(w, 20);
+    await w.close();
+    mkdirSync(join(tmp.dir, b.vm), { recursive: true });
+    copyFileSync(a.path, b.path);
+    const shippers = [ship(a.vm, a.path), ship(b.vm, b.path)];
+    try {
+      await until(() => shippers.every((s) => s.shipper.lastShippedSeq === 21), 'both logs shipped');
+      assert.equal(sameAsLog(await streamMessages(nc, STREAM, a.subject), a.path, 'host-b'), undefined);
+      assert.equal(sameAsLog(await streamMessages(nc, STREAM, b.subject), b.path, 'host-b'), undefined);
+    } finally {
+      for (const s of shippers) await s.shipper.stop();
     }
   });
 

@@ -264,7 +264,7 @@ try {
 
   // (5) Audit shipping throughput from a log written beforehand.
   await part('(5)', async () => {
-    const path = join(dir, 'ship', 'audit.log');
+    const path = join(dir, 'rate', 'audit.log');
     const w = AuditWriter.open({ path, format: 'json', fsync: 'batch', batchMaxRecords: 256, batchMaxDelayMs: 100, rotateBytes: 64 * 1024 * 1024 });
     for (let i = 0; i < AUDIT_RECORDS; i++) {
       w.append('command', recordValue({ client: 1, principal: 'ops', conn: { transport: 'unix', address: '/run/qmpmux/vm1.sock', pid: 4242, uid: 0, gid: 0 }, qmp: 'human-monitor-command', hmp: { line: 'info status', name: 'info status' }, decision: { allowed: true, rule: 'default:allow' } }) as Record<string, unknown>);
