@@ -2,8 +2,9 @@
  * The shipper on logs written by the audit-log writer (the one hmp-audit uses) in states QEMU cannot be
  * made to produce on demand, against a real nats-server: a record seen half-written, a crash's torn tail
  * cut off by the next writer, the stream's last record not in the log (a log replaced, or restored from
- * an older copy), a record bigger than the shipper reads, two VMs with the same records, two shippers
- * racing on one log; and the publisher's acks (stored, duplicate, refused expectation, no stream).
+ * an older copy), a record bigger than the shipper reads, a msgpack log, two VMs with the same records,
+ * two shippers racing on one log; and the publisher's acks (stored, duplicate, refused expectation, no
+ * stream).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { AuditWriter, encodeRecord, Hasher, recordValue, type WriterOptions } from '@qmpmux/audit-log';
+import { AuditWriter, encodeHashed, encodeRecord, Hasher, recordValue, type WriterOptions } from '@qmpmux/audit-log';
 import { startNats, type TestNats } from '@qmpmux/e2e';
 import { AckPublisher, PublishRefused } from '../src/audit-publish.ts';
 import { startAuditShipper, type AuditShipperOptions } from '../src/audit-shipper.ts';
@@ -180,6 +181,23 @@ describe('the shipper on the log’s edge cases', () => {
       const streamed = await streamMessages(nc, STREAM, subject);
       assert.deepEqual(streamed.map((s) => s.record.seq), [1, 2, 3, 4, 1, 2, 3, 4, 5, 6, 1, 2]);
       assert.deepEqual(streamed.slice(-2).map((s) => s.record.hash), localRecords(path).map((r) => r.hash));
+    } finally {
+      await shipper.stop();
+    }
+  });
+
+  it('a msgpack log: each record goes out as the JSON line it would have in a JSON log, and verifies', async () => {
+    const { vm, path, subject } = fresh();
+    const w = writer(path, { format: 'msgpack', rotateBytes: 1200 });
+    append(w, 30);
+    await w.close();
+    const { shipper } = ship(vm, path);
+    try {
+      const recs = localRecords(path);
+      await until(() => shipper.lastShippedSeq === recs.at(-1)!.seq, 'all shipped');
+      const streamed = await streamMessages(nc, STREAM, subject);
+      assert.deepEqual(streamed.map((m) => m.payload), recs.map((r) => encodeHashed('json', r).toString('utf8').slice(0, -1)));
+      assert.equal((await verifyAuditStream({ nc, vm })).report.ok, true);
     } finally {
       await shipper.stop();
     }
