@@ -1,24 +1,50 @@
 /**
  * `qmpmux audit …`: verify, show and convert audit logs.
  *   qmpmux audit verify [--key-file F | --key-env VAR] FILE…
+ *   qmpmux audit verify --nats URL --vm VM [--subject-prefix P] [--stream S] [--key-file F | --key-env VAR]
+ *     (the chain as a NATS JetStream stream holds it: the qmpmux CLI plugs in the verifier, `natsVerify`;
+ *     this package does not depend on NATS)
  *   qmpmux audit show [--principal P] [--since T] [--until T] [--command C] [--json] [--follow] FILE…
  *   qmpmux audit convert --to json|msgpack IN OUT
  * Exit status: 0 fine, 1 the chain is broken or a file cannot be read, 2 usage.
  */
 import { loadKey } from './chain.ts';
+import type { ChainBreak, ChainReport } from './chain-verify.ts';
 import { convertFile } from './convert.ts';
 import { parseTime, show, type ShowFilter } from './show.ts';
 import { verifyFiles } from './verify.ts';
 
 export const AUDIT_USAGE = `usage: qmpmux audit verify [--key-file FILE | --key-env VAR] FILE...
+       qmpmux audit verify --nats URL --vm VM [--subject-prefix P] [--stream S] [--key-file FILE | --key-env VAR]
        qmpmux audit show [--principal P] [--since T] [--until T] [--command C] [--json] [--follow] FILE...
        qmpmux audit convert --to json|msgpack IN OUT
   FILE...      the log and its rotated segments in any order (e.g. audit.log*): they are put in chain order
+  --nats URL   verify the records of VM as the NATS JetStream stream holds them (subject P.VM.audit,
+               P default qmpmux; stream S default QMPMUX_AUDIT)
   --principal  records of this principal ('' for none)
   --since/--until  ISO 8601, epoch seconds, or an age such as 15m, 2h, 3d
   --command    a QMP command or an HMP command (aliases resolved; 'info *' or a trailing * for prefixes)`;
 
 class Usage extends Error {}
+
+/** What `verify --nats` asks of the verifier the qmpmux CLI plugs in. */
+export interface RemoteVerifyOptions {
+  url: string;
+  vm: string;
+  subjectPrefix?: string;
+  stream?: string;
+  key?: Buffer;
+}
+
+/** A chain verified where it is held: `source` names it, `at` in the report says where in it. */
+export interface RemoteVerifyResult {
+  source: string;
+  /** The source holds no record of the VM. */
+  empty: boolean;
+  report: ChainReport<string>;
+}
+
+export type RemoteVerifier = (o: RemoteVerifyOptions) => Promise<RemoteVerifyResult>;
 
 function parse(argv: readonly string[], values: readonly string[], bools: readonly string[]): { opts: Record<string, string | true>; files: string[] } {
   const opts: Record<string, string | true> = {};
@@ -47,16 +73,33 @@ function parse(argv: readonly string[], values: readonly string[], bools: readon
   return { opts, files };
 }
 
-export async function auditCommand(argv: readonly string[], io: { out?: (s: string) => void; err?: (s: string) => void; signal?: AbortSignal } = {}): Promise<number> {
+export interface AuditIo {
+  out?: (s: string) => void;
+  err?: (s: string) => void;
+  signal?: AbortSignal;
+  /** `verify --nats`: the qmpmux CLI gives the NATS plugin's verifier. */
+  natsVerify?: RemoteVerifier;
+}
+
+export async function auditCommand(argv: readonly string[], io: AuditIo = {}): Promise<number> {
   const out = io.out ?? ((s: string) => void process.stdout.write(s + '\n'));
   const err = io.err ?? ((s: string) => void process.stderr.write(s + '\n'));
   const [sub, ...rest] = argv;
   try {
     switch (sub) {
       case 'verify': {
-        const { opts, files } = parse(rest, ['key-file', 'key-env'], []);
-        if (!files.length) throw new Usage('verify needs at least one FILE');
+        const { opts, files } = parse(rest, ['key-file', 'key-env', 'nats', 'vm', 'subject-prefix', 'stream'], []);
         if (opts['key-file'] && opts['key-env']) throw new Usage('give --key-file or --key-env, not both');
+        if (opts.nats !== undefined) {
+          if (files.length) throw new Usage('give --nats or FILEs, not both');
+          if (opts.vm === undefined) throw new Usage('--nats needs --vm VM');
+          if (!io.natsVerify) throw new Usage('--nats needs the NATS plugin: run it as qmpmux audit verify --nats');
+          const key = loadKey({ file: opts['key-file'] as string | undefined, env: opts['key-env'] as string | undefined });
+          const r = await io.natsVerify({ url: opts.nats as string, vm: opts.vm as string, subjectPrefix: opts['subject-prefix'] as string | undefined, stream: opts.stream as string | undefined, key });
+          return printRemote(r, opts.vm as string, key !== undefined, out, err);
+        }
+        for (const o of ['vm', 'subject-prefix', 'stream']) if (opts[o] !== undefined) throw new Usage(`--${o} goes with --nats`);
+        if (!files.length) throw new Usage('verify needs at least one FILE');
         const key = loadKey({ file: opts['key-file'] as string | undefined, env: opts['key-env'] as string | undefined });
         const r = verifyFiles(files, { key });
         for (const n of r.notes) err(`note: ${n}`);
@@ -129,4 +172,33 @@ export async function auditCommand(argv: readonly string[], io: { out?: (s: stri
     err(`qmpmux audit: ${(e as Error).message}`);
     return 1;
   }
+}
+
+/** Print a remote chain's verification as the file verify prints its own; the exit status. */
+function printRemote(r: RemoteVerifyResult, vm: string, keyed: boolean, out: (s: string) => void, err: (s: string) => void): number {
+  if (r.empty) {
+    out(`no audit record of ${vm} in ${r.source}`);
+    return 1;
+  }
+  const rep = r.report;
+  const range = rep.lastSeq !== undefined ? ` (seq ${rep.firstSeq}..${rep.lastSeq})` : '';
+  if (rep.startsMidChain) err(`note: the chain in ${r.source} starts at seq ${rep.firstSeq ?? rep.broken?.seq}: its link to earlier records (not there) is not checked`);
+  if (!rep.ok) {
+    out(`BROKEN: ${r.source}: ${describeBreak(rep.broken!)}`);
+    out(`${rep.records} record(s) before it verified${range}`);
+    return 1;
+  }
+  out(`ok: ${rep.records} record(s), seq ${rep.firstSeq}..${rep.lastSeq} in ${r.source}, chain ${rep.alg ?? (keyed ? 'hmac-sha256' : 'sha256')}, head ${rep.head}`);
+  return 0;
+}
+
+/** A break named by the seq of the record missing or altered, and where in the source. */
+export function describeBreak(b: ChainBreak & { at: string }): string {
+  const e = b.expectedSeq;
+  if (b.kind === 'seq' && e !== undefined && b.seq !== undefined) {
+    if (b.seq > e) return `record seq ${e}${b.seq - 1 > e ? `..${b.seq - 1}` : ''} missing: the next record there is seq ${b.seq}, at ${b.at}`;
+    return `record seq ${b.seq} at ${b.at} is out of place: expected seq ${e} (a record repeated, or another chain from here)`;
+  }
+  if (b.seq === undefined) return `at ${b.at}${e !== undefined ? `, where record seq ${e} belongs` : ''}: ${b.reason}`;
+  return `record seq ${b.seq} at ${b.at}: ${b.reason}`;
 }

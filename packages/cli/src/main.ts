@@ -30,7 +30,8 @@ export const COMMANDS: Record<string, Subcommand> = {
 async function auditSub(argv: string[]): Promise<number> {
   // `qmpmux audit verify --help`: the audit usage covers every audit subcommand.
   if (argv.length > 1 && wantsHelp(argv.slice(1))) return (process.stdout.write(AUDIT_USAGE + '\n'), 0);
-  return auditCommand(argv);
+  // `verify --nats`: the NATS plugin's verifier, loaded only when asked for.
+  return auditCommand(argv, { natsVerify: async (o) => (await import('@qmpmux/plugin-nats')).verifyAuditAtNats(o) });
 }
 
 export function usage(): string {

@@ -15,6 +15,7 @@
  */
 import { hostname } from 'node:os';
 import { ConfigError, answer, ownCommand, type Plugin, type PluginContext, type PluginDefinition } from '@qmpmux/core';
+import { startAuditShipperThread } from './audit-thread.ts';
 import { NatsLink } from './connection.ts';
 import { EventPublisher } from './events.ts';
 import { Gateway, type GatewayLimits } from './gateway.ts';
@@ -54,13 +55,22 @@ export function createNats(initial: NatsOptions, ctx: PluginContext): Plugin<Nat
   link.onConnected(async (nc) => gateway.attach(nc));
   events.start();
   inventory.start();
-  if (o.audit) {
-    // TODO(nats-audit): start the audit shipper here once plugins/nats/src/audit-shipper.ts exists in
-    // this branch (helper "nats-audit" writes it; signature in the agreed layout):
-    //   shipper ??= startAuditShipper({ nc, vm, subjectPrefix: o.subjectPrefix, stream: o.auditStream, logPath: o.audit.path, host, log: log.child('audit-shipper') });
-    // from the first link.onConnected, and `await shipper?.stop()` in close() below.
-    log.warn('audit shipping to NATS is not available in this build yet: the audit option is ignored');
-  }
+  // The audit shipper runs in the process's audit shipping thread, on a connection of its own
+  // (audit-thread.ts): its CPU is never taken between local clients' commands.
+  const { servers, user, password, token, creds, tls } = o;
+  const shipper = o.audit
+    ? startAuditShipperThread({
+        connection: { servers, user, password, token, creds, tls, name: `qmpmux ${vm}@${host} audit` },
+        vm,
+        subjectPrefix: o.subjectPrefix,
+        stream: o.auditStream,
+        logPath: o.audit.path,
+        host,
+        log: log.child('audit-shipper'),
+        duplicateWindowMs: o.duplicateWindowMs,
+        publishTimeoutMs: o.publishTimeoutMs,
+      })
+    : undefined;
   link.start();
   if (o.gatewayPrincipal === undefined) log.info(`NATS command gateway on ${o.subjectPrefix}.${vm}.qmp refuses every request: gatewayPrincipal is not set`);
 
@@ -96,6 +106,7 @@ export function createNats(initial: NatsOptions, ctx: PluginContext): Plugin<Nat
       gateway.reconfigure(gatewayLimits(o));
     },
     async close() {
+      await shipper?.stop();
       gateway.close();
       await events.close(CLOSE_GRACE_MS);
       await inventory.close();

@@ -1,0 +1,99 @@
+/**
+ * kill -9 of qmpmux (`qmpmux serve` with hmp-audit and the nats plugin's audit shipping, a child
+ * process) in the middle of HMP traffic, several times, each followed by a restart on the same log:
+ * the stream ends up holding every record of the log once, in order — no repeat (the stream's
+ * duplicate window is made as short as it can be, and restarts wait past it), no gap. Real QEMU, real nats-server.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { startNats, startQemu, type TestNats, type TestQemu } from '@qmpmux/e2e';
+import { countOnSubject, localRecords, sameAsLog, streamMessages, tempDir, traffic } from './audit-helpers.ts';
+import { natsClient, until } from './helpers.ts';
+
+const BIN = join(resolve(import.meta.dirname, '../../..'), 'packages/cli/bin/qmpmux.mjs');
+const SUBJECT = 'qmpmux.vm1.audit';
+const tmp = tempDir();
+let qemu: TestQemu;
+let nats: TestNats;
+let nc: NatsConnection;
+let serve: { proc: ChildProcess; exited: Promise<unknown> } | undefined;
+const sock = join(tmp.dir, 'vm1.sock');
+const logPath = join(tmp.dir, 'log', 'audit.log');
+const config = join(tmp.dir, 'qmpmux.json');
+
+async function launch(): Promise<void> {
+  const proc = spawn(process.execPath, [BIN, 'serve', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, QMPMUX_WARMUP: '0' } });
+  const exited = new Promise((r) => proc.once('exit', r));
+  let log = '';
+  proc.stderr!.on('data', (d) => (log += d));
+  await until(() => existsSync(sock) && /connected to NATS/.test(log), 'qmpmux serve up').catch((e: Error) => {
+    proc.kill('SIGKILL');
+    throw new Error(`${e.message}; its log: ${log}`);
+  });
+  serve = { proc, exited };
+}
+
+async function kill(signal: NodeJS.Signals): Promise<void> {
+  serve!.proc.kill(signal);
+  await serve!.exited;
+  serve = undefined;
+}
+
+before(async () => {
+  qemu = await startQemu();
+  nats = await startNats();
+  nc = await natsClient(nats.url);
+  writeFileSync(
+    config,
+    JSON.stringify({
+      name: 'vm1',
+      upstream: qemu.address,
+      listen: [`unix:${sock}`],
+      plugins: [
+        { name: 'hmp-audit', options: { path: logPath, fsync: 'batch', rotate: { maxBytes: 256 * 1024 } } },
+        // The shortest duplicate window (1 s), and restarts later than that: a record shipped twice
+        // would not be hidden by it; only the resume point can avoid one.
+        { name: 'nats', options: { servers: [nats.url], duplicateWindowMs: 1000, audit: { path: logPath } } },
+      ],
+    }),
+  );
+});
+after(async () => {
+  if (serve) await kill('SIGKILL');
+  await nc?.close();
+  await nats?.stop();
+  await qemu?.stop();
+  tmp.rm();
+});
+
+describe('kill -9 of qmpmux while it ships the audit log', () => {
+  it('goes on after a restart from the stream’s last record: every record once, in order', async () => {
+    let behindAtAKill = false;
+    for (const mark of [400, 1500, 3000]) {
+      await launch();
+      const load = traffic(`unix:${sock}`, { untilClosed: true });
+      await until(async () => (await countOnSubject(nc, 'QMPMUX_AUDIT', SUBJECT)) >= mark, `${mark} records in the stream`, 60_000);
+      await kill('SIGKILL');
+      await load.stop();
+      if ((await countOnSubject(nc, 'QMPMUX_AUDIT', SUBJECT)) < localRecords(logPath).length) behindAtAKill = true;
+      await sleep(1100); // past the duplicate window
+    }
+    assert.ok(behindAtAKill, 'at least one kill left records in the log that were not in the stream yet');
+    // A last run catches up; its clean stop writes a `stop` record after the shipper has stopped
+    // (it goes out at the next start).
+    await launch();
+    await until(async () => (await countOnSubject(nc, 'QMPMUX_AUDIT', SUBJECT)) === localRecords(logPath).length, 'the stream caught up with the log', 60_000);
+    await kill('SIGTERM');
+    const local = localRecords(logPath);
+    assert.equal(local.at(-1)!.type, 'stop');
+    const problem = sameAsLog(await streamMessages(nc, 'QMPMUX_AUDIT', SUBJECT), logPath, hostname(), 1);
+    assert.equal(problem, undefined, problem);
+    assert.equal(local.filter((r) => r.type === 'start').length, 4, 'four qmpmux runs');
+  });
+});
