@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { NO_OBSERVER, Proxy, createLogger, type Observer } from '../src/index.ts';
-import { FakeQemu, type FakeConn } from './fake-qemu.ts';
+import { FakeQemu, type FakeConn } from '@qmpmux/fake-qemu';
 
 /** A fake QEMU that answers nothing until told: `held` lists what it received, in order. */
 function holdingQemu(): { fake: FakeQemu; held: { conn: FakeConn; msg: any }[]; answer(i: number, ret: unknown): void } {

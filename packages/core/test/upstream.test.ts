@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient, QmpError } from '@qmpmux/client';
 import { Proxy, createLogger, type UpstreamState } from '../src/index.ts';
-import { FakeQemu } from './fake-qemu.ts';
+import { FakeQemu } from '@qmpmux/fake-qemu';
 
 async function proxyFor(fake: FakeQemu, limits = {}): Promise<{ proxy: Proxy; address: string; states: UpstreamState[] }> {
   const proxy = await Proxy.create({ upstream: fake.address, listen: ['tcp:127.0.0.1:0'], limits: { reconnectMinMs: 20, reconnectMaxMs: 50, ...limits }, log: createLogger('t', 'silent') });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { startProxy, type TestProxy } from '@qmpmux/e2e';
 import { QmpClient } from '@qmpmux/client';
 import { filter, take } from 'rxjs';
-import { FakeQemu } from '../../../packages/core/test/fake-qemu.ts';
+import { FakeQemu } from '@qmpmux/fake-qemu';
 import { eventReplayPlugin } from '../src/index.ts';
 import { LAST, events, join, principalByTransport, run, splitAt } from './helpers.ts';
 

@@ -28,7 +28,7 @@ import { AuditWriter, recordValue } from '@qmpmux/audit-log';
 import { createLogger } from '@qmpmux/core';
 import { startNats, startQemu, NATS_SERVER_BINARY } from '@qmpmux/e2e';
 import { startAuditShipper } from '@qmpmux/plugin-nats';
-import { FakeQemu } from '../../../packages/core/test/fake-qemu.ts';
+import { FakeQemu } from '@qmpmux/fake-qemu';
 import { LineClient, pct } from './line-client.ts';
 import { serveChild } from './serve-child.ts';
 
