@@ -40,6 +40,7 @@ export async function warmUp(proxy: Proxy, n: number): Promise<void> {
     writableLength: 0,
     onData: () => {},
     onClose: () => {},
+    onDrain: () => {},
     start() {},
     write() {
       onLine?.();
