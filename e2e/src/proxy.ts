@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Proxy, createLogger, type Limits, type Logger, type Observer, type PluginSpec } from '@qmpmux/core';
+import { Proxy, createLogger, type Limits, type Logger, type Observer, type OutputBudget, type PluginSpec } from '@qmpmux/core';
 import type { TlsListenOptions, WsListenOptions } from '@qmpmux/transports';
 
 export interface TestProxy {
@@ -29,6 +29,8 @@ export interface StartProxyOptions {
   log?: Logger;
   /** Metrics observer (packages/metrics). */
   observer?: Observer;
+  /** A process-wide output budget shared with other proxies (default: the proxy's own). */
+  outputBudget?: OutputBudget;
 }
 
 export async function startProxy(upstream: string, opts: StartProxyOptions = {}): Promise<TestProxy> {
@@ -47,6 +49,7 @@ export async function startProxy(upstream: string, opts: StartProxyOptions = {})
     tls: opts.tls,
     unixMode: opts.unixMode,
     observer: opts.observer,
+    outputBudget: opts.outputBudget,
     log: opts.log ?? createLogger('qmpmux', (process.env.QMPMUX_TEST_LOG as never) ?? 'error'),
   });
   await proxy.start();

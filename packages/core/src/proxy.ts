@@ -17,6 +17,7 @@ import { ConfigError } from './config-error.ts';
 import { DEFAULT_UNIX_MODE, DEFAULT_VM_NAME } from './vm-name.ts';
 import { NO_OBSERVER, type Observer, type ProxyGauges } from './observe.ts';
 import { warmUp } from './warm-up.ts';
+import { OutputBudget } from './output-budget.ts';
 
 
 export interface PluginSpec {
@@ -49,6 +50,12 @@ export interface ProxyOptions {
   /** Metrics: what the core reports as it works (observe.ts); default: nothing. */
   observer?: Observer;
   /**
+   * The process-wide bound on all clients' output, shared by every Proxy of the process (create one
+   * per process and give it to each). Default: a budget of this proxy's own, of
+   * `limits.maxTotalClientOutputBytes` (which is not used when a budget is given: it has its own limit).
+   */
+  outputBudget?: OutputBudget;
+  /**
    * Before listening, run this many commands (and events) through a loopback client against the live
    * link, so V8 has compiled the hot path before the first real client (warm-up.ts); default 0.
    * Listening waits for QEMU for at most `upstreamWaitMs` then.
@@ -74,6 +81,8 @@ export class Proxy implements ProxyApi {
   private readonly views = new Map<number, ClientInfo>();
   readonly listeners: Listener[] = [];
   readonly observer: Observer;
+  /** The output budget this proxy's clients draw on (ProxyOptions.outputBudget). */
+  readonly outputBudget: OutputBudget;
   private host: PluginHost = new PluginHost([], createLogger('plugins', 'silent'));
   private readonly eventsOut = new Subject<QmpEvent>();
   private nextClientId = 0;
@@ -89,6 +98,7 @@ export class Proxy implements ProxyApi {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.log = opts.log ?? createLogger();
     this.observer = opts.observer ?? NO_OBSERVER;
+    this.outputBudget = opts.outputBudget ?? new OutputBudget(this.limits.maxTotalClientOutputBytes);
     this.link = new UpstreamLink({ address: opts.upstream, limits: this.limits, log: this.log.child('upstream'), observer: this.observer });
   }
 
@@ -225,7 +235,7 @@ export class Proxy implements ProxyApi {
   loopbackSession(conn: Conn): Session {
     // No plugins: warm-up commands must not reach an audit log or a policy.
     const none = new PluginHost([], this.log.child('plugins'));
-    return new Session(0, conn, { link: this.link, plugins: none, limits: this.limits, log: this.log, onClosed: () => {}, observer: NO_OBSERVER });
+    return new Session(0, conn, { link: this.link, plugins: none, limits: this.limits, log: this.log, onClosed: () => {}, observer: NO_OBSERVER, budget: this.outputBudget });
   }
 
   /**
@@ -311,6 +321,7 @@ export class Proxy implements ProxyApi {
       log: this.log,
       onClosed: (x) => this.onSessionClosed(x),
       observer: this.observer,
+      budget: this.outputBudget,
     });
     this.sessions.set(s.id, s);
     this.views.set(s.id, s.view);

@@ -12,6 +12,7 @@ import { QMPMUX_ERRORS, errorLine, errorText, refuse, type Refusal } from './err
 import { FdSlot, type FdBundle } from './fd-slot.ts';
 import { collectOwnCommands, extendReply } from './introspection.ts';
 import type { Limits } from './limits.ts';
+import type { OutputAccount, OutputBudget } from './output-budget.ts';
 import type { Logger } from './log.ts';
 import type { PluginHost } from './plugin-host.ts';
 import { Reply } from './reply.ts';
@@ -40,9 +41,13 @@ export interface SessionDeps {
   log: Logger;
   onClosed(s: Session): void;
   observer: Observer;
+  /** The process-wide bound on all clients' output. */
+  budget: OutputBudget;
 }
 
 const CRLF = '\r\n';
+/** Why a client that does not read its output is disconnected (observe.ts: slow_consumer). */
+const SLOW_CONSUMER = 'output buffer full';
 const line = (text: string) => Buffer.from(text + CRLF, 'latin1');
 
 export class Session {
@@ -67,6 +72,8 @@ export class Session {
   private waitTimer: NodeJS.Timeout | undefined;
   private pumping = false;
   private oobOutstanding = 0;
+  /** This client's share of the process-wide output budget. */
+  private readonly output: OutputAccount;
   /** What plugins see of this client. */
   readonly view: ClientInfo;
 
@@ -79,6 +86,8 @@ export class Session {
     this.source = new Source(`client ${id}`);
     conn.onData = (chunk, fds) => this.onData(chunk, fds);
     conn.onClose = () => this.close('connection closed');
+    this.output = deps.budget.open(() => this.evict());
+    conn.onDrain = () => this.output.set(conn.writableLength);
     this.view = clientView(this);
   }
 
@@ -130,6 +139,7 @@ export class Session {
     this.phase = 'closed';
     clearTimeout(this.waitTimer);
     this.deps.link.dropSource(this.source);
+    this.output.close();
     this.fdSlot.closeAll();
     for (const c of this.input) if (c.fds) closeFds(c.fds);
     this.input.length = 0;
@@ -146,10 +156,22 @@ export class Session {
   private write(buf: Buffer): void {
     if (this.phase === 'closed') return;
     this.conn.write(buf);
-    if (this.conn.writableLength > this.deps.limits.maxClientOutputBytes) {
-      this.deps.log.warn('client does not read its output: disconnected (maxClientOutputBytes)', { client: this.id });
-      this.close('output buffer full');
+    const queued = this.conn.writableLength;
+    if (queued > this.deps.limits.maxClientOutputBytes) {
+      this.deps.log.warn('client does not read its output: disconnected (maxClientOutputBytes)', { client: this.id, queued });
+      return this.close(SLOW_CONSUMER);
     }
+    this.output.set(queued); // may disconnect the clients with the largest queues, this one too
+  }
+
+  /** The process-wide output budget is spent and this client's queue is among the largest. */
+  private evict(): void {
+    this.deps.log.warn('client does not read its output: disconnected (maxTotalClientOutputBytes: all clients together, largest queues first)', {
+      client: this.id,
+      queued: this.output.bytes,
+      limit: this.deps.budget.limit,
+    });
+    this.close(SLOW_CONSUMER);
   }
 
   /** A live event: only to negotiated clients, never twice (replay may have sent it already). */
