@@ -1,17 +1,19 @@
 /**
- * A connection's output while its peer does not keep up.
+ * A connection's output while its peer does not keep up, and the count of the memory it holds.
  *
  * While the transport takes every write at once, writes go straight through (the fast path: one flag
- * test). Once it holds bytes it could not write, further writes wait here — as references, not
- * copies: an event shared by every client stays one Buffer — until the transport has written out all
- * it holds; then they are handed over, several small ones joined into one Buffer of at most
- * BATCH_BYTES (on a byte stream) or one message at a time (WebSocket frames).
+ * test). Once it holds bytes it could not write, further writes wait here until it has written out
+ * everything it held; then they are handed over a chunk at a time (byte streams) or a message at a time
+ * (WebSocket frames, `framed`).
  *
- * Why: a transport's own queue costs ~100-280 bytes of heap per waiting write (net.Socket's and ws's
- * per-write records, unixfd's entries), more than a typical event (~80 bytes), and none of it was
- * counted. Here a waiting message costs its bytes plus ENTRY_BYTES, and `writableLength` counts both:
- * what the queue really holds (a Buffer shared by several queues is counted in each, so the count errs
- * on the high side), plus what the transport holds (at most one batch, or one message).
+ * Small messages (under COPY_BELOW bytes: events, most replies) are copied into chunks of CHUNK_BYTES;
+ * larger ones (query-qmp-schema's ~200 KB) wait as they are. Measured with stalled clients: a waiting
+ * write kept by reference cost a Buffer object (~100 bytes of heap), an 8 KiB pool slab pinned for a
+ * few dozen bytes, and the transport's own per-write record (~100-280 bytes) — two to three times the
+ * bytes counted. A copy costs its bytes.
+ *
+ * `writableLength` is what this queue holds — chunks at their capacity, large messages at their size,
+ * each entry's record — plus what the transport holds (and the unused rest of a chunk it holds).
  */
 import { closeFds } from './fds.ts';
 
@@ -27,115 +29,144 @@ export interface OutputSink {
   readonly writableLength: number;
 }
 
-/** Small waiting writes are joined into hand-overs of at most this many bytes (byte streams). */
-export const BATCH_BYTES = 64 * 1024;
-/** What a waiting write costs beyond its bytes: its slot in the queue (8 bytes) and the array's spare room. */
-export const ENTRY_BYTES = 16;
-/** ... and a waiting write that carries fds (an object holding them). */
-const FDS_ENTRY_BYTES = 96;
+/** Size of the chunks small waiting messages are copied into. */
+export const CHUNK_BYTES = 16 * 1024;
+/** Messages this size and larger wait as they are (not copied). */
+export const COPY_BELOW = 4 * 1024;
+/** What an entry of the queue costs beyond its bytes (the object holding a chunk or a large message). */
+export const ENTRY_BYTES = 96;
+/** What a message's boundary costs in a framed queue (its end offset in the chunk's list). */
+export const FRAME_END_BYTES = 16;
 
-interface WithFds {
+interface Entry {
   buf: Buffer;
-  fds: number[];
+  /** Bytes of buf filled. */
+  used: number;
+  /** More messages may be copied in (a chunk not handed over yet). */
+  open: boolean;
+  /** fds to send with buf's first byte (byte streams). */
+  fds: number[] | undefined;
+  /** framed: where each message ends in buf, and how many were handed over. */
+  ends: number[];
+  sent: number;
 }
 
 const noop = (): void => {};
 
 export class OutputQueue {
-  private items: (Buffer | WithFds)[] = [];
+  private entries: Entry[] = [];
   private head = 0;
   private bytes = 0;
+  /** The unused rest of a chunk the transport holds (counted until it drains). */
+  private sinkSlack = 0;
   private blocked = false;
   private then: (() => void) | undefined;
   /** Called after queued output went out (the transport drained); not for writes that went at once. */
   onProgress: () => void = noop;
 
-  /** `framed`: hand over one message per write (WebSocket), never joined. */
+  /** `framed`: hand over one message per write (WebSocket frames, which carry no fds). */
   constructor(
     private readonly sink: OutputSink,
     private readonly framed = false,
   ) {}
 
-  /** Bytes waiting here (with their entries' cost) and in the transport. */
+  /** Memory this queue holds, and bytes the transport holds. */
   get writableLength(): number {
-    return this.bytes + this.sink.writableLength;
+    return this.bytes + this.sinkSlack + this.sink.writableLength;
   }
 
   write(data: Buffer, fds?: number[]): void {
+    const withFds = fds?.length ? fds : undefined;
     if (!this.blocked) {
-      this.blocked = !this.sink.write(data, fds?.length ? fds : undefined);
+      this.blocked = !this.sink.write(data, withFds);
       return;
     }
-    if (fds?.length) {
-      this.items.push({ buf: data, fds });
-      this.bytes += data.length + FDS_ENTRY_BYTES;
+    const n = data.length;
+    if (n === 0 && !withFds) return;
+    let tail = this.entries.length > this.head ? this.entries[this.entries.length - 1]! : undefined;
+    if (n >= COPY_BELOW) {
+      this.push({ buf: data, used: n, open: false, fds: withFds, ends: [], sent: 0 }, n);
     } else {
-      this.items.push(data);
-      this.bytes += data.length + ENTRY_BYTES;
+      if (withFds || !tail || !tail.open || tail.buf.length - tail.used < n) {
+        tail = { buf: Buffer.allocUnsafeSlow(CHUNK_BYTES), used: 0, open: true, fds: withFds, ends: [], sent: 0 };
+        this.push(tail, CHUNK_BYTES);
+      }
+      data.copy(tail.buf, tail.used);
+      tail.used += n;
+    }
+    if (this.framed) {
+      this.entries[this.entries.length - 1]!.ends.push(this.entries[this.entries.length - 1]!.used);
+      this.bytes += FRAME_END_BYTES;
     }
   }
 
   /** The transport has written out everything it held: hand over what waits here. */
   drained(): void {
     this.blocked = false;
-    while (this.head < this.items.length && !this.blocked) {
-      const [buf, fds] = this.framed ? this.one() : this.batch();
-      this.blocked = !this.sink.write(buf, fds);
+    this.sinkSlack = 0;
+    while (this.head < this.entries.length && !this.blocked) {
+      const e = this.entries[this.head]!;
+      e.open = false;
+      if (this.framed) this.handMessage(e);
+      else this.handEntry(e);
     }
-    if (this.head === this.items.length) {
-      this.items = [];
+    if (this.head === this.entries.length) {
+      this.entries = [];
       this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
+      if (this.then) {
+        const then = this.then;
+        this.then = undefined;
+        then();
+      }
+    } else if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
       this.head = 0;
-    }
-    if (this.head === this.items.length && this.then) {
-      const then = this.then;
-      this.then = undefined;
-      then();
     }
     this.onProgress();
   }
 
   /** Run `then` (end the transport, which flushes what it holds) once nothing waits here. */
   afterQueued(then: () => void): void {
-    if (this.head === this.items.length) then();
+    if (this.head === this.entries.length) then();
     else this.then = then;
   }
 
   /** The connection is gone: drop what waits and close the fds it carries. */
   clear(): void {
-    for (let i = this.head; i < this.items.length; i++) {
-      const it = this.items[i]!;
-      if (!Buffer.isBuffer(it)) closeFds(it.fds);
-    }
-    this.items = [];
+    for (let i = this.head; i < this.entries.length; i++) closeFds(this.entries[i]!.fds);
+    this.entries = [];
     this.head = 0;
     this.bytes = 0;
+    this.sinkSlack = 0;
     this.then = undefined;
   }
 
-  private one(): [Buffer, number[] | undefined] {
-    const it = this.items[this.head++]!;
-    const [buf, fds] = Buffer.isBuffer(it) ? [it, undefined] : [it.buf, it.fds];
-    this.bytes -= buf.length + (fds ? FDS_ENTRY_BYTES : ENTRY_BYTES);
-    return [buf, fds];
+  private push(e: Entry, size: number): void {
+    this.entries.push(e);
+    this.bytes += size + ENTRY_BYTES;
   }
 
-  /** The head entry and the fd-less entries after it, joined up to BATCH_BYTES (one entry: not copied). */
-  private batch(): [Buffer, number[] | undefined] {
-    const [first, fds] = this.one();
-    if (first.length >= BATCH_BYTES) return [first, fds];
-    const parts = [first];
-    let total = first.length;
-    while (this.head < this.items.length) {
-      const it = this.items[this.head]!;
-      if (!Buffer.isBuffer(it) || total + it.length > BATCH_BYTES) break;
-      parts.push(it);
-      total += it.length;
+  /** Byte stream: the whole entry in one write (a chunk's fds with its first byte). */
+  private handEntry(e: Entry): void {
+    this.head++;
+    this.bytes -= e.buf.length + ENTRY_BYTES;
+    const fds = e.fds;
+    e.fds = undefined;
+    this.blocked = !this.sink.write(e.used === e.buf.length ? e.buf : e.buf.subarray(0, e.used), fds);
+    if (this.blocked) this.sinkSlack = e.buf.length - e.used;
+  }
+
+  /** Framed: the entry's next message, as one write; the entry goes once its last message went. */
+  private handMessage(e: Entry): void {
+    const start = e.sent === 0 ? 0 : e.ends[e.sent - 1]!;
+    const end = e.ends[e.sent++]!;
+    this.bytes -= FRAME_END_BYTES;
+    const last = e.sent === e.ends.length;
+    if (last) {
       this.head++;
-      this.bytes -= it.length + ENTRY_BYTES;
+      this.bytes -= e.buf.length + ENTRY_BYTES;
     }
-    return [parts.length === 1 ? first : Buffer.concat(parts, total), fds];
+    this.blocked = !this.sink.write(start === 0 && end === e.buf.length ? e.buf : e.buf.subarray(start, end), undefined);
+    if (this.blocked && last) this.sinkSlack = e.buf.length - (end - start);
   }
 }

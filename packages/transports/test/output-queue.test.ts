@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeFd, fdType, pipe } from '@qmpmux/unixfd';
-import { BATCH_BYTES, ENTRY_BYTES, OutputQueue, type OutputSink } from '../src/output-queue.ts';
+import { CHUNK_BYTES, COPY_BELOW, ENTRY_BYTES, FRAME_END_BYTES, OutputQueue, type OutputSink } from '../src/output-queue.ts';
 
 class Sink implements OutputSink {
   writes: { data: Buffer; fds: number[] | undefined }[] = [];
@@ -20,83 +20,94 @@ class Sink implements OutputSink {
     this.writableLength = 0;
     q.drained();
   }
+  /** Everything handed over after the first write, as text. */
+  handed(): string[] {
+    return this.writes.slice(1).map((w) => w.data.toString('latin1'));
+  }
 }
 
 const msg = (text: string) => Buffer.from(text + '\r\n', 'latin1');
 
+/** A queue whose transport holds its first write: what follows waits in the queue. */
+function blocked(framed = false) {
+  const sink = new Sink();
+  const q = new OutputQueue(sink, framed);
+  sink.stuck = true;
+  q.write(msg('head'));
+  return { sink, q };
+}
+
 describe('OutputQueue', () => {
-  it('passes every write straight through while the transport keeps up', () => {
+  it('passes every write straight through, uncopied, while the transport keeps up', () => {
     const sink = new Sink();
     const q = new OutputQueue(sink);
     const a = msg('{"return": {}}');
     q.write(a);
     q.write(msg('{"event": "STOP"}'));
     assert.equal(sink.writes.length, 2);
-    assert.equal(sink.writes[0]!.data, a, 'the same Buffer, not a copy');
+    assert.equal(sink.writes[0]!.data, a, 'the same Buffer');
     assert.equal(q.writableLength, 0);
   });
 
-  it('once the transport holds bytes, keeps later writes (by reference) and counts them with their entries', () => {
-    const sink = new Sink();
-    const q = new OutputQueue(sink);
-    sink.stuck = true;
-    q.write(msg('first')); // handed over, held by the transport
+  it('once the transport holds bytes, copies small writes into a chunk and counts the chunk whole', () => {
+    const { sink, q } = blocked();
     const ev = msg('{"event": "STOP"}');
-    for (let i = 0; i < 3; i++) q.write(ev);
+    for (let i = 0; i < 100; i++) q.write(ev);
     assert.equal(sink.writes.length, 1, 'nothing more handed over while the transport holds bytes');
-    assert.equal(q.writableLength, msg('first').length + 3 * (ev.length + ENTRY_BYTES));
+    assert.equal(q.writableLength, msg('head').length + CHUNK_BYTES + ENTRY_BYTES);
   });
 
-  it('hands waiting writes over in order when the transport drains, small ones joined up to BATCH_BYTES', () => {
-    const sink = new Sink();
-    const q = new OutputQueue(sink);
+  it('keeps a large write as it is, counted at its size', () => {
+    const { sink, q } = blocked();
+    const big = Buffer.alloc(COPY_BELOW, 0x62);
+    q.write(big);
+    assert.equal(q.writableLength, msg('head').length + big.length + ENTRY_BYTES);
+    sink.stuck = false;
+    sink.flush(q);
+    assert.equal(sink.writes[1]!.data, big, 'handed over as it is');
+  });
+
+  it('hands over chunk by chunk, in order, when the transport drains; nothing counted afterwards', () => {
+    const { sink, q } = blocked();
     let progress = 0;
     q.onProgress = () => progress++;
-    sink.stuck = true;
-    q.write(msg('head'));
-    const small = Buffer.alloc(1000, 0x61);
-    const n = Math.ceil((BATCH_BYTES * 2.5) / small.length);
-    for (let i = 0; i < n; i++) q.write(small);
+    const texts = Array.from({ length: 1000 }, (_, i) => `{"event": "E${i}"}`);
+    for (const t of texts) q.write(msg(t));
+    q.write(Buffer.alloc(COPY_BELOW * 2, 0x41));
+    q.write(msg('tail'));
     sink.stuck = false;
     sink.flush(q);
     assert.equal(progress, 1);
-    const handed = sink.writes.slice(1);
-    assert.ok(handed.every((w) => w.data.length <= BATCH_BYTES), 'no hand-over beyond BATCH_BYTES');
-    assert.equal(handed.length, Math.ceil((n * small.length) / (Math.floor(BATCH_BYTES / small.length) * small.length)));
-    assert.equal(Buffer.concat(handed.map((w) => w.data)).length, n * small.length);
+    assert.ok(sink.writes.slice(1).every((w) => w.data.length <= Math.max(CHUNK_BYTES, COPY_BELOW * 2)));
+    assert.equal(sink.handed().join(''), texts.map((t) => t + '\r\n').join('') + 'A'.repeat(COPY_BELOW * 2) + 'tail\r\n');
     assert.equal(q.writableLength, 0);
   });
 
-  it('stops handing over as soon as the transport holds bytes again', () => {
-    const sink = new Sink();
-    const q = new OutputQueue(sink);
-    sink.stuck = true;
-    q.write(msg('head'));
-    const big = Buffer.alloc(BATCH_BYTES, 0x62); // never joined: one hand-over each
-    for (let i = 0; i < 3; i++) q.write(big);
-    sink.flush(q); // still stuck: takes one, then holds it
-    assert.equal(sink.writes.length, 2);
-    assert.equal(sink.writes[1]!.data, big, 'a large write is handed over as it is');
-    assert.equal(q.writableLength, big.length + 2 * (big.length + ENTRY_BYTES));
+  it('stops handing over as soon as the transport holds bytes again, and counts the unused rest of the chunk it holds', () => {
+    const { sink, q } = blocked();
+    q.write(msg('one'));
+    q.write(Buffer.alloc(COPY_BELOW, 0x62));
+    sink.flush(q); // still stuck: takes the chunk, then holds it
+    assert.equal(sink.handed().length, 1);
+    assert.equal(q.writableLength, CHUNK_BYTES + COPY_BELOW + ENTRY_BYTES, 'the chunk held by the transport, and the large write still here');
   });
 
   it('keeps message boundaries when framed (WebSocket): one message per hand-over', () => {
-    const sink = new Sink();
-    const q = new OutputQueue(sink, true);
-    sink.stuck = true;
-    q.write(msg('head'));
-    const parts = ['a', 'b', 'c'].map(msg);
-    for (const p of parts) q.write(p);
+    const { sink, q } = blocked(true);
+    const texts = ['a', 'b', 'c'];
+    for (const t of texts) q.write(msg(t));
+    const big = Buffer.alloc(COPY_BELOW, 0x63);
+    q.write(big);
+    q.write(msg('d'));
+    assert.equal(q.writableLength, msg('head').length + 2 * (CHUNK_BYTES + ENTRY_BYTES) + big.length + ENTRY_BYTES + 5 * FRAME_END_BYTES);
     sink.stuck = false;
     sink.flush(q);
-    assert.deepEqual(sink.writes.slice(1).map((w) => w.data), parts);
+    assert.deepEqual(sink.handed(), ['a\r\n', 'b\r\n', 'c\r\n', big.toString('latin1'), 'd\r\n']);
+    assert.equal(q.writableLength, 0);
   });
 
-  it('a write with fds starts a hand-over of its own, the fds with its first byte', () => {
-    const sink = new Sink();
-    const q = new OutputQueue(sink);
-    sink.stuck = true;
-    q.write(msg('head'));
+  it('a write with fds starts a chunk of its own, the fds with its first byte', () => {
+    const { sink, q } = blocked();
     q.write(msg('one'));
     const [r, w] = pipe();
     q.write(msg('two'), [r, w]);
@@ -110,15 +121,12 @@ describe('OutputQueue', () => {
         ['two\r\nthree\r\n', [r, w]],
       ],
     );
-    for (const fd of [r, w]) assert.notEqual(fdType(fd), 'closed');
+    for (const fd of [r, w]) assert.notEqual(fdType(fd), 'closed', 'the transport owns them now');
     for (const fd of [r, w]) closeFd(fd);
   });
 
   it('closes the fds of waiting writes when cleared (the connection died)', () => {
-    const sink = new Sink();
-    const q = new OutputQueue(sink);
-    sink.stuck = true;
-    q.write(msg('head'));
+    const { sink, q } = blocked();
     const [r, w] = pipe();
     q.write(msg('with fds'), [r, w]);
     q.clear();
@@ -128,17 +136,14 @@ describe('OutputQueue', () => {
   });
 
   it('ends the transport only after every waiting write was handed over', () => {
-    const sink = new Sink();
-    const q = new OutputQueue(sink);
+    const { sink, q } = blocked();
     let ended = false;
-    sink.stuck = true;
-    q.write(msg('head'));
     q.write(msg('tail'));
     q.afterQueued(() => (ended = true));
     assert.equal(ended, false);
     sink.stuck = false;
     sink.flush(q);
     assert.equal(ended, true);
-    assert.equal(sink.writes.at(-1)!.data.toString('latin1'), 'tail\r\n');
+    assert.deepEqual(sink.handed(), ['tail\r\n']);
   });
 });
