@@ -61,6 +61,10 @@ describe('qmpmux usage and errors', () => {
       assert.equal(eff.unixMode, '0600');
       assert.equal(eff.allowUnauthenticated, false);
       assert.equal(typeof eff.limits.maxClients, 'number');
+      assert.equal(eff.limits.maxTotalClientOutputBytes, 256 * 1024 * 1024);
+      const none = join(dir, 'none.json');
+      writeFileSync(none, '{"upstream": "unix:/run/q.qmp", "plugins": []}');
+      assert.deepEqual(JSON.parse(run('serve', '--check-config', none).stdout).plugins, [], '"plugins": [] means none');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
