@@ -179,4 +179,28 @@ describe('a process-wide output budget shared by two VMs', { timeout: 120_000 },
     await until(() => openFdCount() === fds, `qmpmux's fds back to ${fds} (now ${openFdCount()})`);
     assert.deepEqual([openFdCount(vm1.qemu.pid), openFdCount(vm2.qemu.pid)], qemuFds, "QEMU's fds unchanged");
   });
+
+  it('a client closed with its output unread stays counted until its connection goes, which is at most closeFlushMs later', async () => {
+    budget.setLimit(1 << 30);
+    const qemu = await startQemu();
+    const mux = await startProxy(qemu.address, { outputBudget: budget, limits: { maxMessageBytes: 4096, closeFlushMs: 1000 } });
+    try {
+      const fds = openFdCount();
+      const c = await RawClient.connect(mux.unix);
+      await c.count(1);
+      c.conn.pause();
+      // Replies it never reads, then a message too large: qmpmux answers with an error and closes it.
+      c.send('{"execute":"qmp_capabilities"}' + SCHEMA.repeat(10) + `{"execute":"x","arguments":{"a":"${'a'.repeat(5000)}"}}`);
+      await until(() => mux.proxy.clients.size === 0, 'the client to be closed');
+      assert.ok(budget.total > 1_000_000, `its unread output still counts (${budget.total})`);
+      assert.equal(budget.size, 1);
+      await until(() => budget.size === 0, 'its connection to be dropped');
+      assert.equal(budget.total, 0);
+      c.conn.destroy(); // our end (the test's own fd)
+      await until(() => openFdCount() === fds, "qmpmux's end closed too");
+    } finally {
+      await mux.stop();
+      await qemu.stop();
+    }
+  });
 });

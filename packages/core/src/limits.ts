@@ -14,6 +14,12 @@ export interface Limits {
    * clients with the largest queues are disconnected, as slow consumers, until the total is under it.
    */
   maxTotalClientOutputBytes: number;
+  /**
+   * How long a client being closed with a last message (refused, QEMU gone, shutdown, message too
+   * large) has to read its remaining output before its connection is dropped (ms); meanwhile that
+   * output still counts against maxTotalClientOutputBytes.
+   */
+  closeFlushMs: number;
   /** Connected clients (including those waiting for QEMU). Further connections are refused. */
   maxClients: number;
   /** In-band commands one OOB-negotiated client may have queued or running (QEMU: 8). */
@@ -42,6 +48,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxClientInputBytes: 1024 * 1024,
   maxClientOutputBytes: 16 * 1024 * 1024,
   maxTotalClientOutputBytes: 256 * 1024 * 1024,
+  closeFlushMs: 5_000,
   maxClients: 1024,
   maxClientInbandQueue: 8,
   maxClientOobInflight: 64,

@@ -70,6 +70,7 @@ export class Session {
   private readonly source: Source;
   private hookChain: Promise<void> = Promise.resolve();
   private waitTimer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
   private pumping = false;
   private oobOutstanding = 0;
   /** This client's share of the process-wide output budget. */
@@ -85,7 +86,11 @@ export class Session {
     this.framer = new QmpFramer({ maxMessageBytes: deps.limits.maxMessageBytes });
     this.source = new Source(`client ${id}`);
     conn.onData = (chunk, fds) => this.onData(chunk, fds);
-    conn.onClose = () => this.close('connection closed');
+    conn.onClose = () => {
+      clearTimeout(this.flushTimer);
+      this.output.close(); // a closing client's output counted until its connection really closed
+      this.close('connection closed');
+    };
     this.output = deps.budget.open(() => this.evict());
     conn.onDrain = () => this.output.set(conn.writableLength);
     this.view = clientView(this);
@@ -139,13 +144,18 @@ export class Session {
     this.phase = 'closed';
     clearTimeout(this.waitTimer);
     this.deps.link.dropSource(this.source);
-    this.output.close();
     this.fdSlot.closeAll();
     for (const c of this.input) if (c.fds) closeFds(c.fds);
     this.input.length = 0;
     this.inband.length = 0;
-    if (flush) this.conn.end();
-    else this.conn.destroy();
+    if (flush) {
+      // The last output goes, for a bounded time; until the connection closes it stays in the budget.
+      this.conn.end();
+      this.flushTimer = setTimeout(() => this.conn.destroy(), this.deps.limits.closeFlushMs).unref();
+    } else {
+      this.conn.destroy();
+      this.output.close();
+    }
     this.deps.log.debug('client closed', { client: this.id, reason });
     this.deps.observer.clientDisconnected(this.conn.peer.transport, disconnectReason(reason));
     this.deps.onClosed(this);
@@ -166,6 +176,7 @@ export class Session {
 
   /** The process-wide output budget is spent and this client's queue is among the largest. */
   private evict(): void {
+    if (this.phase === 'closed') return this.conn.destroy(); // closing already: drop its last output
     this.deps.log.warn('client does not read its output: disconnected (maxTotalClientOutputBytes: all clients together, largest queues first)', {
       client: this.id,
       queued: this.output.bytes,
