@@ -6,3 +6,4 @@ export { makeTestCa, type TestCa } from './certs.ts';
 export { WsClient, WsHandshakeError } from './ws-client.ts';
 export { useWssProxy, type WssFixture } from './wss.ts';
 export { startNats, freePort, NATS_SERVER_BINARY, type TestNats } from './nats.ts';
+export { waitFor } from './wait.ts';

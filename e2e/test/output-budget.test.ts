@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { NO_OBSERVER, OutputBudget, createLogger, type DisconnectReason } from '@qmpmux/core';
-import { RawClient, openFdCount, startProxy, startQemu, type TestProxy, type TestQemu } from '../src/index.ts';
+import { RawClient, openFdCount, startProxy, startQemu, waitFor, type TestProxy, type TestQemu } from '../src/index.ts';
 
 const SCHEMA = '{"execute":"query-qmp-schema"}';
 
@@ -50,7 +50,7 @@ async function stalled(vm: Vm, commands = ''): Promise<RawClient> {
  */
 async function disconnected(clients: RawClient[], n: number): Promise<boolean[]> {
   for (const c of clients) c.conn.resume();
-  await until(() => clients.filter((c) => c.closed).length >= n, `${n} clients to see their connection closed`);
+  await waitFor(() => clients.filter((c) => c.closed).length >= n, `${n} clients to see their connection closed`);
   await sleep(200); // none more
   return clients.map((c) => c.closed);
 }
@@ -66,14 +66,6 @@ async function settled(budget: OutputBudget): Promise<number> {
   return last;
 }
 
-async function until(pred: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 /** A reading client on `vm` still gets answers, and the events of stop/cont. */
 async function stillServed(vm: Vm, name: string): Promise<void> {
   const c = await QmpClient.connect(vm.mux.unix);
@@ -84,7 +76,7 @@ async function stillServed(vm: Vm, name: string): Promise<void> {
     await c.execute('stop');
     await c.execute('cont');
   }
-  await until(() => events === 10, `${name}: 10 events`);
+  await waitFor(() => events === 10, `${name}: 10 events`);
   sub.unsubscribe();
   c.close();
 }
@@ -127,7 +119,7 @@ describe('a process-wide output budget shared by two VMs', { timeout: 120_000 },
     await stillServed(vm1, 'vm1');
     await stillServed(vm2, 'vm2');
     for (const c of [a2, b1, b2]) c.conn.destroy();
-    await until(() => vm1.mux.proxy.clients.size === 0 && vm2.mux.proxy.clients.size === 0, 'every client gone');
+    await waitFor(() => vm1.mux.proxy.clients.size === 0 && vm2.mux.proxy.clients.size === 0, 'every client gone');
     assert.equal(budget.total, 0, 'every byte released');
     assert.equal(budget.size, 0, 'no account outlives its client');
   });
@@ -155,7 +147,7 @@ describe('a process-wide output budget shared by two VMs', { timeout: 120_000 },
           await reader.execute('stop');
           await reader.execute('cont');
         }
-        await until(() => events === 400, `vm${i + 1}'s reader: every event`);
+        await waitFor(() => events === 400, `vm${i + 1}'s reader: every event`);
         reader.close();
       }),
     );
@@ -173,10 +165,10 @@ describe('a process-wide output budget shared by two VMs', { timeout: 120_000 },
     await stillServed(vm1, 'vm1');
     await stillServed(vm2, 'vm2');
     for (const c of slow) c.conn.destroy();
-    await until(() => vm1.mux.proxy.clients.size === 0 && vm2.mux.proxy.clients.size === 0, 'every client gone');
+    await waitFor(() => vm1.mux.proxy.clients.size === 0 && vm2.mux.proxy.clients.size === 0, 'every client gone');
     assert.equal(budget.total, 0);
     assert.equal(budget.size, 0);
-    await until(() => openFdCount() === fds, `qmpmux's fds back to ${fds} (now ${openFdCount()})`);
+    await waitFor(() => openFdCount() === fds, `qmpmux's fds back to ${fds} (now ${openFdCount()})`);
     assert.deepEqual([openFdCount(vm1.qemu.pid), openFdCount(vm2.qemu.pid)], qemuFds, "QEMU's fds unchanged");
   });
 
@@ -191,13 +183,13 @@ describe('a process-wide output budget shared by two VMs', { timeout: 120_000 },
       c.conn.pause();
       // Replies it never reads, then a message too large: qmpmux answers with an error and closes it.
       c.send('{"execute":"qmp_capabilities"}' + SCHEMA.repeat(10) + `{"execute":"x","arguments":{"a":"${'a'.repeat(5000)}"}}`);
-      await until(() => mux.proxy.clients.size === 0, 'the client to be closed');
+      await waitFor(() => mux.proxy.clients.size === 0, 'the client to be closed');
       assert.ok(budget.total > 1_000_000, `its unread output still counts (${budget.total})`);
       assert.equal(budget.size, 1);
-      await until(() => budget.size === 0, 'its connection to be dropped');
+      await waitFor(() => budget.size === 0, 'its connection to be dropped');
       assert.equal(budget.total, 0);
       c.conn.destroy(); // our end (the test's own fd)
-      await until(() => openFdCount() === fds, "qmpmux's end closed too");
+      await waitFor(() => openFdCount() === fds, "qmpmux's end closed too");
     } finally {
       await mux.stop();
       await qemu.stop();

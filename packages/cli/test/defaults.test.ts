@@ -12,9 +12,8 @@ import { mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
-import { startQemu, type TestQemu } from '@qmpmux/e2e';
+import { startQemu, waitFor, type TestQemu } from '@qmpmux/e2e';
 
 const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/qmpmux.mjs');
 
@@ -29,14 +28,6 @@ function openFiles(pid: number): string[] {
     }
   }
   return out;
-}
-
-async function until(pred: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!pred()) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 describe('qmpmux serve with the default configuration', () => {
@@ -58,7 +49,7 @@ describe('qmpmux serve with the default configuration', () => {
     running.push(p);
     let log = '';
     p.stderr!.on('data', (d) => (log += d));
-    await until(() => log.includes('listening on'), `start-up; log: ${log}`);
+    await waitFor(() => log.includes('listening on'), `start-up; log: ${log}`);
     assert.match(readFileSync(`/proc/${p.pid}/status`, 'utf8'), /^Umask:\s+0000$/m, 'serve runs under umask 000');
     return p;
   }
@@ -98,7 +89,7 @@ describe('qmpmux serve with the default configuration', () => {
       assert.ok(held().includes(fc.path));
 
       a.close(); // leaves without closefd or remove-fd
-      await until(() => !held().includes(fa.path) && !held().includes(fc.path), "QEMU to close the leaving client's fds");
+      await waitFor(() => !held().includes(fa.path) && !held().includes(fc.path), "QEMU to close the leaving client's fds");
       assert.ok(held().includes(fb.path), "B's fd stays");
       const sets = await b.execute<{ 'fdset-id': number }[]>('query-fdsets');
       assert.equal(sets.filter((s) => s['fdset-id'] === 7).length, 0, "A's fd set is gone");
