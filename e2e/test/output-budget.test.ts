@@ -168,7 +168,7 @@ describe('a process-wide output budget shared by two VMs', { timeout: 120_000 },
     await waitFor(() => vm1.mux.proxy.clients.size === 0 && vm2.mux.proxy.clients.size === 0, 'every client gone');
     assert.equal(budget.total, 0);
     assert.equal(budget.size, 0);
-    await waitFor(() => openFdCount() === fds, `qmpmux's fds back to ${fds} (now ${openFdCount()})`);
+    await waitFor(() => openFdCount() === fds, () => `qmpmux's fds back to ${fds} (now ${openFdCount()})`);
     assert.deepEqual([openFdCount(vm1.qemu.pid), openFdCount(vm2.qemu.pid)], qemuFds, "QEMU's fds unchanged");
   });
 

@@ -49,7 +49,7 @@ describe('qmpmux serve with the default configuration', () => {
     running.push(p);
     let log = '';
     p.stderr!.on('data', (d) => (log += d));
-    await waitFor(() => log.includes('listening on'), `start-up; log: ${log}`);
+    await waitFor(() => log.includes('listening on'), () => `start-up; log: ${log}`);
     assert.match(readFileSync(`/proc/${p.pid}/status`, 'utf8'), /^Umask:\s+0000$/m, 'serve runs under umask 000');
     return p;
   }
