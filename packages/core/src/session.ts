@@ -148,12 +148,16 @@ export class Session {
     for (const c of this.input) if (c.fds) closeFds(c.fds);
     this.input.length = 0;
     this.inband.length = 0;
-    if (flush) {
+    if (flush && this.conn.writableLength > 0) {
       // The last output goes, for a bounded time; until the connection closes it stays in the budget.
       this.conn.end();
-      this.flushTimer = setTimeout(() => this.conn.destroy(), this.deps.limits.closeFlushMs).unref();
+      this.flushTimer = setTimeout(() => {
+        this.conn.destroy();
+        this.output.close();
+      }, this.deps.limits.closeFlushMs).unref();
     } else {
-      this.conn.destroy();
+      if (flush) this.conn.end();
+      else this.conn.destroy();
       this.output.close();
     }
     this.deps.log.debug('client closed', { client: this.id, reason });
