@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Proxy, createLogger, type Limits, type Logger, type Observer, type PluginSpec } from '@qmpmux/core';
+import { Proxy, createLogger, type Limits, type Logger, type Observer, type OutputBudget, type PluginSpec } from '@qmpmux/core';
 import type { TlsListenOptions, WsListenOptions } from '@qmpmux/transports';
 
 export interface TestProxy {
@@ -36,6 +36,8 @@ export interface StartProxyOptions {
   observer?: Observer;
   /** Commands run through a private warm-up client before listening (ProxyOptions.warmUp). */
   warmUp?: number;
+  /** A process-wide output budget shared with other proxies (default: the proxy's own). */
+  outputBudget?: OutputBudget;
 }
 
 export async function startProxy(upstream: string, opts: StartProxyOptions = {}): Promise<TestProxy> {
@@ -58,6 +60,7 @@ export async function startProxy(upstream: string, opts: StartProxyOptions = {})
       unixMode: opts.unixMode,
       observer: opts.observer,
       warmUp: opts.warmUp,
+      outputBudget: opts.outputBudget,
       log: opts.log ?? createLogger('qmpmux', (process.env.QMPMUX_TEST_LOG as never) ?? 'error'),
     });
   } catch (e) {

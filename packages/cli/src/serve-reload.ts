@@ -51,7 +51,7 @@ async function reload(t: ReloadTarget): Promise<void> {
     const cfg = configWithFlags(t.file, t.flags);
     if (isFleet(cfg) !== isFleet(t.running)) throw new ConfigError('config', `switching between the single-VM form and the fleet form (vms, discover) needs a restart`);
     const restart = (['control', 'http', 'log', ...(isFleet(cfg) ? [] : (['name', 'upstream', 'listen', 'unixMode', 'limits', 'tls', 'websocket', 'qemu'] as const))] as const).filter(
-      (k) => JSON.stringify(cfg[k]) !== JSON.stringify(t.running[k]),
+      (k) => JSON.stringify(restartPart(cfg, k)) !== JSON.stringify(restartPart(t.running, k)),
     );
     let summary = '';
     if (isFleet(cfg)) {
@@ -76,6 +76,13 @@ async function reload(t: ReloadTarget): Promise<void> {
   } catch (e) {
     log.error(`SIGHUP: configuration not reloaded, the previous one stays: ${(e as Error).message}`);
   }
+}
+
+/** What of a config field needs a restart to change (maxTotalClientOutputBytes is applied live: serve's `applied`). */
+function restartPart(cfg: QmpmuxConfig, k: keyof QmpmuxConfig): unknown {
+  if (k !== 'limits') return cfg[k];
+  const { maxTotalClientOutputBytes: _live, ...rest } = cfg.limits;
+  return rest;
 }
 
 function describe(r: SyncReport): string {

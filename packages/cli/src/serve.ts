@@ -1,6 +1,6 @@
 /** `qmpmux serve`: one VM in front of a QEMU (given, or started and supervised here), or many (the fleet form, docs/fleet.md). */
 import { createRequire } from 'node:module';
-import { createLogger, isFleet, type LocalMonitor, type LogLevel, type Proxy, type QmpmuxConfig, type VmConfig } from '@qmpmux/core';
+import { DEFAULT_LIMITS, OutputBudget, createLogger, isFleet, type LocalMonitor, type LogLevel, type Proxy, type QmpmuxConfig, type VmConfig } from '@qmpmux/core';
 import { Discovery, Fleet, settingsOf, specOf, startControl } from '@qmpmux/fleet';
 import { MetricsRegistry, startHttp, type HttpEndpoint } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
@@ -74,9 +74,11 @@ export async function serve(argv: string[]): Promise<number> {
   const metrics = httpAddress ? new MetricsRegistry() : undefined;
   const detach = new Map<Proxy, () => void>();
   let discovery: Discovery | undefined;
-  // TODO(issue 12 §1): create the one process-wide OutputBudget here and give it to every VM (ProxyOptions.outputBudget, via the Fleet).
+  // One bound on every client's queued output, whichever VM (and the control socket) it belongs to.
+  const outputBudget = new OutputBudget(cfg.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes);
   const fleet = new Fleet({
     log,
+    outputBudget,
     maxVms: cfg.fleetLimits.maxVms,
     // The single-VM form logs as it always has; in the fleet form each VM's lines carry its name.
     vmLog: fleetForm ? (name) => log.child(name) : () => log,
@@ -138,12 +140,15 @@ export async function serve(argv: string[]): Promise<number> {
     };
     await followDiscovery(cfg);
     if (cfg.control) {
-      control = await startControl(cfg.control, { fleet, spec: (e) => specOf(e, 'control', current), onRemoved: (vm) => discovery?.forget(vm.spec.name), maxClients: cfg.fleetLimits.maxControlClients, version: VERSION, log: log.child('control') });
+      control = await startControl(cfg.control, { fleet, spec: (e) => specOf(e, 'control', current), onRemoved: (vm) => discovery?.forget(vm.spec.name), maxClients: cfg.fleetLimits.maxControlClients, outputBudget, version: VERSION, log: log.child('control') });
     }
     starting = false;
     if (fleetForm) log.info(`fleet: ${fleet.size} VM(s)${cfg.discover ? `, discovering in ${cfg.discover.dir}` : ''}${cfg.control ? `, control on ${cfg.control}` : ''}`);
     else log.info(`upstream ${upstream}${qemu ? ` (managed QEMU under watchdog pid ${qemu.pid})` : ''}`);
-    onHup = reloader({ file: opts.config as string | undefined, flags: opts, fleet, running: cfg, discovery: followDiscovery, upstream, log, applied: (c) => (current = settingsOf(c, AVAILABLE_PLUGINS)) });
+    onHup = reloader({ file: opts.config as string | undefined, flags: opts, fleet, running: cfg, discovery: followDiscovery, upstream, log, applied: (c) => {
+        current = settingsOf(c, AVAILABLE_PLUGINS);
+        outputBudget.setLimit(c.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes);
+      } });
   } catch (e) {
     await stop();
     throw e;

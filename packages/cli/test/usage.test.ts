@@ -120,6 +120,10 @@ describe('qmpmux usage and errors', () => {
       assert.equal(bad.status, 2);
       assert.equal(bad.stdout, '');
       assert.equal(bad.stderr, 'qmpmux serve: config.plugins[0].options.principals: expected at least one principal (qmpmux serve --help)\n');
+      assert.equal(eff.limits.maxTotalClientOutputBytes, 256 * 1024 * 1024);
+      const none = join(dir, 'none.json');
+      writeFileSync(none, '{"upstream": "unix:/run/q.qmp", "plugins": []}');
+      assert.deepEqual(JSON.parse(run('serve', '--check-config', none).stdout).plugins, [], '"plugins": [] means none');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -66,6 +66,7 @@ function wrap(ws: WebSocket, url: string): Conn {
     },
     onData: noop,
     onClose: noop,
+    onDrain: noop,
     start() {
       started = true;
       flush();

@@ -90,6 +90,9 @@ export function parsePluginEntries(raw: unknown, path: string): PluginEntry[] {
 }
 
 /** `limits`: the core's; at the top level (`fleet`) the fleet's too. */
+/** Core limits that bound the whole process, not one VM: top-level `limits` only. */
+const PROCESS_WIDE: readonly string[] = ['maxTotalClientOutputBytes'];
+
 export function parseLimits(raw: unknown, path: string, fleet = false): { limits: Partial<Limits>; fleetLimits: Partial<FleetLimits> } {
   const core = Object.keys(DEFAULT_LIMITS);
   const own = Object.keys(DEFAULT_FLEET_LIMITS);
@@ -97,6 +100,7 @@ export function parseLimits(raw: unknown, path: string, fleet = false): { limits
   const limits: Partial<Limits> = {};
   const fleetLimits: Partial<FleetLimits> = {};
   for (const [k, val] of Object.entries(o)) {
+    if (!fleet && PROCESS_WIDE.includes(k)) throw new ConfigError(`${path}.${k}`, 'a process-wide limit (every VM\'s clients count against one budget): set it under the top-level "limits"');
     const n = v.int(val, `${path}.${k}`, 0, 1);
     if (own.includes(k)) fleetLimits[k as keyof FleetLimits] = n;
     else limits[k as keyof Limits] = n;

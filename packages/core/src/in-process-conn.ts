@@ -37,6 +37,7 @@ export function inProcessConn(peer: Peer, h: InProcessHandlers): InProcessConn {
     writableLength: 0,
     onData: () => {},
     onClose: () => {},
+    onDrain: () => {},
     start() {},
     write(data, fds) {
       if (fds?.length) closeFds(fds);

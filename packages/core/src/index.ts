@@ -6,6 +6,7 @@
 export { Proxy, type ProxyOptions, type PluginSpec } from './proxy.ts';
 export { DEFAULT_UNIX_MODE, DEFAULT_VM_NAME, VM_NAME } from './vm-name.ts';
 export { DEFAULT_LIMITS, type Limits } from './limits.ts';
+export { OutputBudget, type OutputAccount } from './output-budget.ts';
 export { QMPMUX_ERRORS, refuse, errorText, errorLine, QmpCommandError, UpstreamLostError, type QmpmuxErrorCode, type Refusal } from './errors.ts';
 export { ConfigError } from './config-error.ts';
 export { parseConfig, loadConfig, resolvePlugins, resolvePluginEntries, isFleet, type QmpmuxConfig } from './config.ts';

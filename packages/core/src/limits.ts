@@ -9,6 +9,17 @@ export interface Limits {
   maxClientInputBytes: number;
   /** Output queued to one client; a client that lets it fill is disconnected. */
   maxClientOutputBytes: number;
+  /**
+   * Output queued to all clients together, every VM of the process (output-budget.ts). Over it, the
+   * clients with the largest queues are disconnected, as slow consumers, until the total is under it.
+   */
+  maxTotalClientOutputBytes: number;
+  /**
+   * How long a client being closed with a last message (refused, QEMU gone, shutdown, message too
+   * large) has to read its remaining output before its connection is dropped (ms); meanwhile that
+   * output still counts against maxTotalClientOutputBytes.
+   */
+  closeFlushMs: number;
   /** Connected clients (including those waiting for QEMU). Further connections are refused. */
   maxClients: number;
   /** In-band commands one OOB-negotiated client may have queued or running (QEMU: 8). */
@@ -36,6 +47,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxMessageBytes: 1024 * 1024,
   maxClientInputBytes: 1024 * 1024,
   maxClientOutputBytes: 16 * 1024 * 1024,
+  maxTotalClientOutputBytes: 256 * 1024 * 1024,
+  closeFlushMs: 5_000,
   maxClients: 1024,
   maxClientInbandQueue: 8,
   maxClientOobInflight: 64,

@@ -11,6 +11,7 @@
  * The greeting is QEMU's shape with qmpmux's version in it and no capabilities (no OOB):
  *   {"QMP": {"version": {"qemu": {"micro": 0, "minor": 1, "major": 0}, "package": "qmpmux"}, "capabilities": []}}
  */
+import { OutputBudget } from './output-budget.ts';
 import { serializeQemu, type JsonPlain } from '@qmpmux/protocol';
 import { listen, type Conn, type Listener } from '@qmpmux/transports';
 import { errorLine, refuse } from './errors.ts';
@@ -42,6 +43,8 @@ export interface LocalMonitorOptions {
   limits?: Partial<Limits>;
   /** File mode of unix listener sockets; default 0600. */
   unixMode?: number;
+  /** The process-wide output budget its clients count against (default: its own, from `limits`). */
+  outputBudget?: OutputBudget;
   log: Logger;
 }
 
@@ -52,11 +55,13 @@ export class LocalMonitor {
   private readonly link: UpstreamLink;
   private readonly host: PluginHost;
   private readonly greeting: Buffer;
+  private readonly budget: OutputBudget;
   private nextId = 0;
   private stopping = false;
 
   constructor(private readonly opts: LocalMonitorOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits, maxClients: opts.maxClients };
+    this.budget = opts.outputBudget ?? new OutputBudget(this.limits.maxTotalClientOutputBytes);
     // Never started: every command is answered by the plugin below, so nothing reaches it.
     this.link = new UpstreamLink({ address: 'unix:(none)', limits: this.limits, log: opts.log });
     this.host = new PluginHost([monitorPlugin(opts.commands, opts.version)], opts.log.child('commands'));
@@ -93,6 +98,7 @@ export class LocalMonitor {
       limits: this.limits,
       log: this.opts.log,
       observer: NO_OBSERVER,
+      budget: this.budget,
       onClosed: (x) => this.sessions.delete(x.id),
     });
     this.sessions.set(s.id, s);

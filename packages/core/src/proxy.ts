@@ -18,6 +18,7 @@ import { DEFAULT_UNIX_MODE, DEFAULT_VM_NAME } from './vm-name.ts';
 import { NO_OBSERVER, pluginMetrics, type Observer, type ProxyGauges } from './observe.ts';
 import { passThroughPlugins, warmUp } from './warm-up.ts';
 import { InProcessClient } from './virtual-client.ts';
+import { OutputBudget } from './output-budget.ts';
 
 
 export interface PluginSpec {
@@ -50,6 +51,12 @@ export interface ProxyOptions {
   /** Metrics: what the core reports as it works (observe.ts); default: nothing. */
   observer?: Observer;
   /**
+   * The process-wide bound on all clients' output, shared by every Proxy of the process (create one
+   * per process and give it to each). Default: a budget of this proxy's own, of
+   * `limits.maxTotalClientOutputBytes` (which is not used when a budget is given: it has its own limit).
+   */
+  outputBudget?: OutputBudget;
+  /**
    * Before listening, run this many commands (and events) through a loopback client against the live
    * link, so V8 has compiled the hot path before the first real client (warm-up.ts); default 0.
    * Listening waits for QEMU for at most `upstreamWaitMs` then.
@@ -81,6 +88,8 @@ export class Proxy implements ProxyApi {
   private readonly views = new Map<number, ClientInfo>();
   readonly listeners: Listener[] = [];
   readonly observer: Observer;
+  /** The output budget this proxy's clients draw on (ProxyOptions.outputBudget). */
+  readonly outputBudget: OutputBudget;
   private host: PluginHost = new PluginHost([], createLogger('plugins', 'silent'));
   private readonly eventsOut = new Subject<QmpEvent>();
   private nextClientId = 0;
@@ -99,6 +108,7 @@ export class Proxy implements ProxyApi {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.log = opts.log ?? createLogger();
     this.observer = opts.observer ?? NO_OBSERVER;
+    this.outputBudget = opts.outputBudget ?? new OutputBudget(this.limits.maxTotalClientOutputBytes);
     this.link = new UpstreamLink({ address: opts.upstream, limits: this.limits, log: this.log.child('upstream'), observer: this.observer });
   }
 
@@ -273,7 +283,7 @@ export class Proxy implements ProxyApi {
   warmUpSession(conn: Conn): Session {
     const host = new PluginHost(passThroughPlugins(this.host), this.log.child('plugins'));
     const observer = this.observer.warmUpTwin?.() ?? NO_OBSERVER;
-    return new Session(0, conn, { link: this.link, plugins: host, limits: this.limits, log: this.log, onClosed: () => {}, observer });
+    return new Session(0, conn, { link: this.link, plugins: host, limits: this.limits, log: this.log, onClosed: () => {}, observer, budget: this.outputBudget });
   }
 
   // ---- life ----------------------------------------------------------------------------------------
@@ -341,6 +351,7 @@ export class Proxy implements ProxyApi {
       onClosed: (x) => this.onSessionClosed(x),
       observer: this.observer,
       events: virtualPrincipal === undefined,
+      budget: this.outputBudget,
     });
     // A virtual client's declared principal holds from the start (the policy plugin confirms it).
     if (virtualPrincipal !== undefined) s.principal = virtualPrincipal;

@@ -12,6 +12,7 @@ import { QMPMUX_ERRORS, errorLine, errorText, refuse, type Refusal } from './err
 import { FdSlot, type FdBundle } from './fd-slot.ts';
 import { extendReply } from './introspection.ts';
 import type { Limits } from './limits.ts';
+import type { OutputAccount, OutputBudget } from './output-budget.ts';
 import type { Logger } from './log.ts';
 import type { PluginHost } from './plugin-host.ts';
 import { Reply } from './reply.ts';
@@ -42,9 +43,13 @@ export interface SessionDeps {
   observer: Observer;
   /** Deliver events to this client (default true; virtual clients get none). */
   events?: boolean;
+  /** The process-wide bound on all clients' output. */
+  budget: OutputBudget;
 }
 
 const CRLF = '\r\n';
+/** Why a client that does not read its output is disconnected (observe.ts: slow_consumer). */
+const SLOW_CONSUMER = 'output buffer full';
 const line = (text: string) => Buffer.from(text + CRLF, 'latin1');
 
 export class Session {
@@ -67,8 +72,11 @@ export class Session {
   private readonly source: Source;
   private hookChain: Promise<void> = Promise.resolve();
   private waitTimer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
   private pumping = false;
   private oobOutstanding = 0;
+  /** This client's share of the process-wide output budget. */
+  private readonly output: OutputAccount;
   /** What plugins see of this client. */
   readonly view: ClientInfo;
 
@@ -80,7 +88,13 @@ export class Session {
     this.framer = new QmpFramer({ maxMessageBytes: deps.limits.maxMessageBytes });
     this.source = new Source(`client ${id}`);
     conn.onData = (chunk, fds) => this.onData(chunk, fds);
-    conn.onClose = () => this.close('connection closed');
+    conn.onClose = () => {
+      clearTimeout(this.flushTimer);
+      this.output.close(); // a closing client's output counted until its connection really closed
+      this.close('connection closed');
+    };
+    this.output = deps.budget.open(() => this.evict());
+    conn.onDrain = () => this.output.set(conn.writableLength);
     this.view = clientView(this);
   }
 
@@ -136,8 +150,18 @@ export class Session {
     for (const c of this.input) if (c.fds) closeFds(c.fds);
     this.input.length = 0;
     this.inband.length = 0;
-    if (flush) this.conn.end();
-    else this.conn.destroy();
+    if (flush && this.conn.writableLength > 0) {
+      // The last output goes, for a bounded time; until the connection closes it stays in the budget.
+      this.conn.end();
+      this.flushTimer = setTimeout(() => {
+        this.conn.destroy();
+        this.output.close();
+      }, this.deps.limits.closeFlushMs).unref();
+    } else {
+      if (flush) this.conn.end();
+      else this.conn.destroy();
+      this.output.close();
+    }
     this.deps.log.debug('client closed', { client: this.id, reason });
     this.deps.observer.clientDisconnected(this.conn.peer.transport, disconnectReason(reason));
     this.deps.onClosed(this);
@@ -148,10 +172,23 @@ export class Session {
   private write(buf: Buffer): void {
     if (this.phase === 'closed') return;
     this.conn.write(buf);
-    if (this.conn.writableLength > this.deps.limits.maxClientOutputBytes) {
-      this.deps.log.warn('client does not read its output: disconnected (maxClientOutputBytes)', { client: this.id });
-      this.close('output buffer full');
+    const queued = this.conn.writableLength;
+    if (queued > this.deps.limits.maxClientOutputBytes) {
+      this.deps.log.warn('client does not read its output: disconnected (maxClientOutputBytes)', { client: this.id, queued });
+      return this.close(SLOW_CONSUMER);
     }
+    this.output.set(queued); // may disconnect the clients with the largest queues, this one too
+  }
+
+  /** The process-wide output budget is spent and this client's queue is among the largest. */
+  private evict(): void {
+    if (this.phase === 'closed') return this.conn.destroy(); // closing already: drop its last output
+    this.deps.log.warn('client does not read its output: disconnected (maxTotalClientOutputBytes: all clients together, largest queues first)', {
+      client: this.id,
+      queued: this.output.bytes,
+      limit: this.deps.budget.limit,
+    });
+    this.close(SLOW_CONSUMER);
   }
 
   /** A live event: only to negotiated clients, never twice (replay may have sent it already). */

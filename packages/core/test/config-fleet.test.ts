@@ -36,6 +36,7 @@ describe('the fleet form of the config', () => {
     fails({ vms: [vm('a', { upstream: 'ws://h:1/x' })] }, 'config.vms[0].upstream', /QEMU's QMP socket is unix:PATH or tcp:HOST:PORT/);
     fails({ vms: [vm('a', { colour: 1 })] }, 'config.vms[0].colour', /unknown field/);
     fails({ vms: [vm('a', { limits: { maxVms: 2 } })] }, 'config.vms[0].limits.maxVms', /unknown field/);
+    fails({ vms: [vm('a', { limits: { maxTotalClientOutputBytes: 1024 } })] }, 'config.vms[0].limits.maxTotalClientOutputBytes', /process-wide limit .*top-level "limits"/);
     fails({ vms: [vm('a', { plugins: [{ options: {} }] })] }, 'config.vms[0].plugins[0].name', /non-empty string/);
     fails({ vms: [vm('a'), vm('b', { listen: ['tcp:127.0.0.1:4000', 'unix:/run/mux/a.sock'] })] }, 'config.vms[1].listen[1]', /unix:\/run\/mux\/a\.sock is also config\.vms\[0\]\.listen\[0\]/);
     fails({ vms: [vm('a')], listen: ['unix:/x'] }, 'config.listen', /not in the fleet form/);

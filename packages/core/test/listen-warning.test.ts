@@ -29,12 +29,21 @@ describe('listeners on non-loopback addresses', () => {
   const create = (listen: string[], extra: Partial<Parameters<typeof Proxy.create>[0]> = {}) => Proxy.create({ upstream: 'unix:/nonexistent/qmp.sock', listen, log: createLogger('t', 'silent'), ...extra });
 
   it('are refused at start-up when clients need not authenticate, naming the listener and why', async () => {
+    const tls = { cert: '/c.pem', key: '/k.pem' };
     for (const [addr, why] of [
       ['tcp:0.0.0.0:4445', 'plain TCP'],
       ['ws://0.0.0.0:8080/qmp', 'plain WebSocket'],
+      ['tls:0.0.0.0:4446', 'TLS without required client certificates'],
+      ['wss://[::]:8443/qmp', 'TLS without required client certificates'],
     ] as const) {
-      await assert.rejects(create([addr]), (e: unknown) => e instanceof ConfigError && e.message.includes(addr) && e.message.includes(why) && e.message.includes('"allowUnauthenticated": true'));
+      await assert.rejects(create([addr], { tls }), (e: unknown) => e instanceof ConfigError && e.message.includes(addr) && e.message.includes(why) && e.message.includes('"allowUnauthenticated": true'));
     }
+  });
+
+  it('TLS and wss:// are opened when client certificates are required', async () => {
+    const tls = { cert: '/c.pem', key: '/k.pem', ca: '/ca.pem', requireClientCert: true };
+    assert.ok(await create(['tls:0.0.0.0:0', 'wss://0.0.0.0:0/qmp'], { tls }));
+    await assert.rejects(create(['tls:0.0.0.0:0'], { tls: { ...tls, requireClientCert: false } }), /tls:0\.0\.0\.0:0 is on a non-loopback address/);
   });
 
   it('are opened when a plugin identifies every client, or the config allows it', async () => {

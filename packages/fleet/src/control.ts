@@ -6,7 +6,7 @@
  *   __org.qmpmux_remove-vm   { name } → {}
  * listed in its query-commands and query-qmp-schema.
  */
-import { COMMAND_PREFIX, ConfigError, LocalMonitor, answer, ownCommand, parseVmEntry, refuse, type JsonPlain, type Logger, type OwnCommand, type VmConfig } from '@qmpmux/core';
+import { COMMAND_PREFIX, ConfigError, LocalMonitor, answer, ownCommand, parseVmEntry, refuse, type JsonPlain, type Logger, type OwnCommand, type OutputBudget, type VmConfig } from '@qmpmux/core';
 import { FleetError, type Fleet, type RunningVm } from './fleet.ts';
 import type { VmSpec } from './vm-spec.ts';
 
@@ -20,6 +20,8 @@ export interface ControlOptions {
   maxClients: number;
   /** qmpmux's version, for the greeting and query-version. */
   version: string;
+  /** The process-wide output budget (the control socket's clients count against it too). */
+  outputBudget?: OutputBudget;
   log: Logger;
 }
 
@@ -92,7 +94,7 @@ export function controlCommands(o: ControlOptions): OwnCommand[] {
 /** Open the control socket (unix, 0600). */
 export async function startControl(address: string, o: ControlOptions): Promise<LocalMonitor> {
   const [major = 0, minor = 0, micro = 0] = o.version.split(/[.-]/).map((x) => Number(x) || 0);
-  const monitor = new LocalMonitor({ commands: controlCommands(o), version: { qemu: { major, minor, micro }, package: `qmpmux ${o.version}` }, maxClients: o.maxClients, log: o.log });
+  const monitor = new LocalMonitor({ commands: controlCommands(o), version: { qemu: { major, minor, micro }, package: `qmpmux ${o.version}` }, maxClients: o.maxClients, outputBudget: o.outputBudget, log: o.log });
   await monitor.start([address]);
   return monitor;
 }

@@ -8,7 +8,7 @@
  * reloaded — Proxy.reload, clients stay — when only plugin options did; VMs of other origins and
  * their clients are not touched).
  */
-import { ConfigError, Proxy, listenKey, refuse, type Logger, type Observer, type ProxyOptions, type Refusal } from '@qmpmux/core';
+import { ConfigError, Proxy, listenKey, refuse, type Logger, type Observer, type OutputBudget, type ProxyOptions, type Refusal } from '@qmpmux/core';
 import { difference, type VmOrigin, type VmSpec } from './vm-spec.ts';
 
 export interface FleetOptions {
@@ -28,6 +28,8 @@ export interface FleetOptions {
   /** A VM started (its listeners open) / is being stopped: discovery watches it. */
   onStarted?: (vm: RunningVm) => void;
   onStopped?: (vm: RunningVm) => void;
+  /** The process-wide output budget every VM's clients count against (maxTotalClientOutputBytes). */
+  outputBudget?: OutputBudget;
   /** Warm-up commands for the first VM started (ProxyOptions.warmUp): V8's compiled code serves all. */
   warmUp?: number;
 }
@@ -158,7 +160,7 @@ export class Fleet {
       ...spec.proxy,
       log: this.opts.vmLog?.(spec.name) ?? this.opts.log.child(spec.name),
       observer: this.opts.observer?.(spec.name),
-      // TODO(issue 12 §1, outputBudget): pass the process-wide ProxyOptions.outputBudget here once core has it.
+      outputBudget: this.opts.outputBudget,
     };
   }
 

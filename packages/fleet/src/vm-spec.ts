@@ -31,10 +31,12 @@ export interface FleetSettings {
 }
 
 export function settingsOf(cfg: QmpmuxConfig, available: readonly PluginDefinition<any>[]): FleetSettings {
+  // The process-wide output bound is the fleet's one OutputBudget, not a VM's: changing it restarts no VM.
+  const { maxTotalClientOutputBytes: _processWide, ...limits } = cfg.limits;
   return {
     plugins: cfg.plugins,
     pluginsPath: 'config.plugins',
-    limits: cfg.limits,
+    limits,
     unixMode: cfg.unixMode,
     tls: cfg.tls,
     websocket: cfg.websocket,

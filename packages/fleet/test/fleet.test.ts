@@ -9,8 +9,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QmpClient } from '@qmpmux/client';
-import { ConfigError } from '@qmpmux/core';
-import { startQemu, type TestQemu } from '@qmpmux/e2e';
+import { ConfigError, OutputBudget } from '@qmpmux/core';
+import { RawClient, startQemu, type TestQemu } from '@qmpmux/e2e';
 import { Fleet } from '../src/index.ts';
 import { eventually, keptLog, vm } from './helpers.ts';
 
@@ -126,5 +126,33 @@ describe('a fleet of VMs', () => {
     } finally {
       await small.stop();
     }
+  });
+
+  it("every VM's clients count against the fleet's one output budget", async () => {
+    const budget = new OutputBudget(64 * 1024 * 1024);
+    const shared = new Fleet({ log, maxVms: 4, outputBudget: budget });
+    const raws: RawClient[] = [];
+    const own = [await startQemu({ name: 'b1' }), await startQemu({ name: 'b2' })]; // QEMU serves one monitor client
+    try {
+      await shared.sync('config', [vm(0, 'b1', own[0]!.address, [`unix:${sock('b1')}`]), vm(1, 'b2', own[1]!.address, [`unix:${sock('b2')}`])], { atomic: true });
+      assert.ok(shared.list().every((v) => v.proxy.outputBudget === budget), 'each VM got the fleet budget');
+      // A client on each VM that stops reading and pipelines query-qmp-schema (~200 KB a reply).
+      for (const n of ['b1', 'b2']) {
+        const c = await RawClient.connect(`unix:${sock(n)}`);
+        raws.push(c);
+        await c.count(1);
+        c.send('{"execute":"qmp_capabilities"}');
+        await c.count(2);
+        c.conn.pause();
+        c.send('{"execute":"query-qmp-schema"}'.repeat(20));
+      }
+      await eventually(() => budget.size === 2 && budget.total > 2 * 1024 * 1024, 'both stalled clients hold output in the one budget');
+    } finally {
+      for (const c of raws) c.close();
+      await shared.stop();
+      for (const qm of own) await qm.stop();
+    }
+    assert.equal(budget.total, 0, 'nothing left counted once the VMs are gone');
+    assert.equal(budget.size, 0);
   });
 });

@@ -11,6 +11,8 @@
  *   `data` and closed once sent (or closed if the connection dies first).
  * - `onClose(err?)` fires exactly once; after it nothing else fires.
  */
+import { OutputQueue, type OutputSink } from './output-queue.ts';
+
 export interface Peer {
   /** How the peer reached us; `virtual`: an in-process client a plugin opened (ProxyApi.openVirtualClient). */
   transport: 'unix' | 'tcp' | 'tls' | 'ws' | 'wss' | 'virtual';
@@ -38,10 +40,19 @@ export interface Peer {
 
 export interface Conn {
   readonly peer: Peer;
-  /** Bytes accepted by write() and not yet handed to the kernel. */
+  /**
+   * Memory the connection's output holds: bytes accepted by write() and not yet handed to the kernel,
+   * plus what their queue entries cost (output-queue.ts). A Buffer written to several connections
+   * (an event) is counted in each.
+   */
   readonly writableLength: number;
   onData: (chunk: Buffer, fds: number[]) => void;
   onClose: (err?: Error) => void;
+  /**
+   * Queued output went out (writableLength fell). Not called for writes that went out at once: after
+   * write(), read writableLength.
+   */
+  onDrain: () => void;
   start(): void;
   write(data: Buffer, fds?: number[]): void;
   pause(): void;
@@ -64,29 +75,39 @@ export type ConnectionHandler = (conn: Conn) => void;
 
 const noop = (): void => {};
 /** Default no-op handlers, so a Conn is usable before the core attaches its own. */
-export const unattached = { onData: noop as Conn['onData'], onClose: noop as Conn['onClose'] };
+export const unattached = { onData: noop as Conn['onData'], onClose: noop as Conn['onClose'], onDrain: noop as Conn['onDrain'] };
 
 /** The I/O a byte-stream transport provides; `streamConn` adds the Conn contract around it. */
-export interface StreamIo {
-  readonly writableLength: number;
-  write(data: Buffer, fds?: number[]): void;
+export interface StreamIo extends OutputSink {
   pauseReading(): void;
   resumeReading(): void;
+  /** Flush what the transport holds, then close. */
   end(): void;
   destroy(): void;
 }
 
+/** A Conn over a byte stream, and the two signals its transport must give it. */
+export interface StreamConn {
+  conn: Conn;
+  /** The transport has written out everything it held (see OutputSink.write). */
+  drained(): void;
+  /** The transport closed (exactly once). */
+  closed(err?: Error): void;
+}
+
 /**
- * A Conn over a byte stream: nothing is read before start(), and pause()/resume() from the core
- * compose with it (a pause before start() holds after start()).
+ * A Conn over a byte stream: nothing is read before start(), pause()/resume() from the core compose
+ * with it (a pause before start() holds after start()), and output waits in an OutputQueue while the
+ * peer does not keep up.
  */
-export function streamConn(peer: Peer, io: StreamIo): Conn {
+export function streamConn(peer: Peer, io: StreamIo): StreamConn {
   let started = false;
   let paused = false;
-  return {
+  const out = new OutputQueue(io);
+  const conn: Conn = {
     peer,
     get writableLength() {
-      return io.writableLength;
+      return out.writableLength;
     },
     ...unattached,
     start() {
@@ -94,7 +115,7 @@ export function streamConn(peer: Peer, io: StreamIo): Conn {
       started = true;
       if (!paused) io.resumeReading();
     },
-    write: (data, fds) => io.write(data, fds),
+    write: (data, fds) => out.write(data, fds),
     pause() {
       paused = true;
       io.pauseReading();
@@ -103,7 +124,19 @@ export function streamConn(peer: Peer, io: StreamIo): Conn {
       paused = false;
       if (started) io.resumeReading();
     },
-    end: () => io.end(),
-    destroy: () => io.destroy(),
+    end: () => out.afterQueued(() => io.end()),
+    destroy() {
+      out.clear();
+      io.destroy();
+    },
+  };
+  out.onProgress = () => conn.onDrain();
+  return {
+    conn,
+    drained: () => out.drained(),
+    closed(err) {
+      out.clear();
+      conn.onClose(err);
+    },
   };
 }

@@ -7,15 +7,27 @@ import { streamConn } from './conn.ts';
 export function fromNetSocket(sock: net.Socket, peer: Peer): Conn {
   sock.pause();
   sock.setNoDelay(true);
-  let closed = false;
-  const conn = streamConn(peer, {
+  let done = false;
+  let holding = false;
+  // One callback for every write (no allocation per write): once the socket has written out all it
+  // held, further output waiting in the Conn's OutputQueue is handed over.
+  const written = () => {
+    if (holding && sock.writableLength === 0) {
+      holding = false;
+      drained();
+    }
+  };
+  const { conn, drained, closed } = streamConn(peer, {
     get writableLength() {
       return sock.writableLength;
     },
     write(data, fds) {
       // A stream socket cannot carry fds: they are closed here, as the contract says.
       closeFds(fds);
-      if (!sock.destroyed) sock.write(data);
+      if (sock.destroyed) return true;
+      sock.write(data, written);
+      holding = sock.writableLength > 0;
+      return !holding;
     },
     pauseReading: () => sock.pause(),
     resumeReading: () => sock.resume(),
@@ -26,13 +38,12 @@ export function fromNetSocket(sock: net.Socket, peer: Peer): Conn {
   sock.on('end', () => sock.end());
   sock.on('error', () => {}); // reported through 'close'
   sock.on('close', (hadError: boolean) => {
-    if (closed) return;
-    closed = true;
-    conn.onClose(hadError ? new Error('connection reset') : undefined);
+    if (done) return;
+    done = true;
+    closed(hadError ? new Error('connection reset') : undefined);
   });
   return conn;
 }
-
 
 function tcpPeer(sock: net.Socket, transport: 'tcp' | 'tls'): Peer {
   const host = sock.remoteAddress ?? '?';

@@ -5,7 +5,9 @@ import { streamConn } from './conn.ts';
 
 export function fromUnixSocket(sock: UnixSocket, address: string): Conn {
   const peer: Peer = { transport: 'unix', address, pid: sock.peer.pid, uid: sock.peer.uid, gid: sock.peer.gid };
-  const conn = streamConn(peer, {
+  // 'drain' as soon as anything waited in the socket: further output waits in the Conn's OutputQueue.
+  sock.highWaterMark = 0;
+  const { conn, drained, closed } = streamConn(peer, {
     get writableLength() {
       return sock.writableLength;
     },
@@ -16,7 +18,8 @@ export function fromUnixSocket(sock: UnixSocket, address: string): Conn {
     destroy: () => sock.destroy(),
   });
   sock.on('data', (chunk: Buffer, fds: number[]) => conn.onData(chunk, fds));
-  sock.on('close', (err?: Error) => conn.onClose(err));
+  sock.on('drain', drained);
+  sock.on('close', (err?: Error) => closed(err));
   return conn;
 }
 

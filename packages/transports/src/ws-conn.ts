@@ -6,7 +6,9 @@
  *   mode binary frames are decoded to JSON text (ws-msgpack.ts); a text frame there closes with 1003.
  * - Output: each `write()` (one whole message) is one frame. `qmp.json` frames carry exactly the bytes
  *   a socket client receives, trailing `\r\n` included.
- * - `writableLength` is `bufferedAmount`, so the core's slow-client limit sees a peer that stops reading.
+ * - `writableLength` is what waits in the OutputQueue (messages the socket could not take yet, one frame
+ *   handed over at a time) plus `bufferedAmount`, so the core's output limits see a peer that stops
+ *   reading.
  * - Keepalive: a ping every `keepaliveMs`; no pong within `keepaliveTimeoutMs` drops the connection
  *   (not while the core has paused reading: the pong could not be read then).
  * - Frames that arrive before `start()` or while paused wait here (ws stops the socket, so at most what
@@ -17,6 +19,7 @@ import { closeFds } from './fds.ts';
 import type { WebSocket, RawData } from 'ws';
 import type { Conn, Peer } from './conn.ts';
 import { unattached } from './conn.ts';
+import { OutputQueue } from './output-queue.ts';
 import { MsgpackEncoder, WsCodecError, decodeMsgpackFrame } from './ws-msgpack.ts';
 import type { WsLog, WsMode } from './ws-options.ts';
 
@@ -39,6 +42,46 @@ export function fromWebSocket(ws: WebSocket, socket: Socket, peer: Peer, opts: W
   let refused = false;
   let keepalive: NodeJS.Timeout | undefined;
   let pongDue: NodeJS.Timeout | undefined;
+  // Output waits in an OutputQueue while the socket holds one of our frames. One callback for every
+  // frame (no allocation per write): once none of ours is left, the next waiting message goes.
+  // (Counted, not read from bufferedAmount: a ping or pong may be left after our last frame.)
+  let holding = false;
+  let unwritten = 0;
+  const written = () => {
+    if (--unwritten === 0 && holding) {
+      holding = false;
+      out.drained();
+    }
+  };
+  const frame = (data: Buffer, binary: boolean) => {
+    unwritten++;
+    ws.send(data, { binary }, written);
+  };
+  const send = (data: Buffer): boolean => {
+    if (closed || ws.readyState !== ws.OPEN) return true;
+    if (!encoder) frame(data, false);
+    else {
+      let frames: Buffer[];
+      try {
+        frames = encoder.encode(data);
+      } catch (e) {
+        opts.log?.warn('cannot encode a message as MessagePack: dropped', { peer: peer.address, error: (e as Error).message });
+        return true;
+      }
+      for (const f of frames) frame(f, true);
+    }
+    holding = ws.bufferedAmount > 0;
+    return !holding;
+  };
+  const out = new OutputQueue(
+    {
+      write: send,
+      get writableLength() {
+        return ws.bufferedAmount;
+      },
+    },
+    true,
+  );
 
   const flowing = () => started && !paused && !closed;
   const deliver = (bytes: Buffer) => {
@@ -59,7 +102,7 @@ export function fromWebSocket(ws: WebSocket, socket: Socket, peer: Peer, opts: W
   const conn: Conn = {
     peer,
     get writableLength() {
-      return ws.bufferedAmount;
+      return out.writableLength;
     },
     ...unattached,
     start() {
@@ -70,16 +113,7 @@ export function fromWebSocket(ws: WebSocket, socket: Socket, peer: Peer, opts: W
     write(data, fds) {
       // A WebSocket cannot carry fds: they are closed here, as the contract says.
       closeFds(fds);
-      if (closed || ws.readyState !== ws.OPEN) return;
-      if (!encoder) return ws.send(data, { binary: false });
-      let frames: Buffer[];
-      try {
-        frames = encoder.encode(data);
-      } catch (e) {
-        opts.log?.warn('cannot encode a message as MessagePack: dropped', { peer: peer.address, error: (e as Error).message });
-        return;
-      }
-      for (const f of frames) ws.send(f, { binary: true });
+      out.write(data);
     },
     pause() {
       paused = true;
@@ -92,10 +126,14 @@ export function fromWebSocket(ws: WebSocket, socket: Socket, peer: Peer, opts: W
       paused = false;
       flush();
     },
-    end: () => ws.close(WS_CLOSE.NORMAL),
-    destroy: () => ws.terminate(),
+    end: () => out.afterQueued(() => ws.close(WS_CLOSE.NORMAL)),
+    destroy() {
+      out.clear();
+      ws.terminate();
+    },
   };
 
+  out.onProgress = () => conn.onDrain();
   ws.pause(); // until start()
   ws.on('message', (data: RawData, isBinary: boolean) => {
     if (closed || refused) return;
@@ -119,6 +157,7 @@ export function fromWebSocket(ws: WebSocket, socket: Socket, peer: Peer, opts: W
     clearInterval(keepalive);
     clearTimeout(pongDue);
     held.length = 0;
+    out.clear();
     conn.onClose(code === WS_CLOSE.NORMAL || code === 1005 ? undefined : new Error(`WebSocket closed with code ${code}`));
   });
 
