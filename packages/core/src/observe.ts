@@ -100,6 +100,8 @@ export interface ProxyGauges {
   clientsByTransport: Record<string, number>;
   /** fds qmpmux holds on behalf of clients (received, not yet consumed or closed). */
   pendingFds: number;
+  /** Output queued to this VM's clients, as the process-wide output budget counts it (bytes). */
+  clientOutputBytes: number;
   /** In-band commands waiting in clients' queues for the dispatcher. */
   upstreamQueued: number;
   /** Commands written to QEMU and not answered yet. */

@@ -267,12 +267,14 @@ export class Proxy implements ProxyApi {
   gauges(): ProxyGauges {
     const clientsByTransport: Record<string, number> = {};
     let pendingFds = 0;
+    let clientOutputBytes = 0;
     for (const s of this.sessions.values()) {
       clientsByTransport[s.peer.transport] = (clientsByTransport[s.peer.transport] ?? 0) + 1;
       pendingFds += s.heldFds;
+      clientOutputBytes += s.queuedOutput;
     }
     const d = this.link.depths;
-    return { clientsByTransport, pendingFds, upstreamQueued: d.queued, upstreamInflight: d.inflight, pendingEvents: this.pendingEvents, cacheEntries: this.link.cache.size };
+    return { clientsByTransport, pendingFds, clientOutputBytes, upstreamQueued: d.queued, upstreamInflight: d.inflight, pendingEvents: this.pendingEvents, cacheEntries: this.link.cache.size };
   }
 
   /**

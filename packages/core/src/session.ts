@@ -77,6 +77,10 @@ export class Session {
   private oobOutstanding = 0;
   /** This client's share of the process-wide output budget. */
   private readonly output: OutputAccount;
+  /** Output queued to this client now, as the budget counts it (bytes). */
+  get queuedOutput(): number {
+    return this.output.bytes;
+  }
   /** What plugins see of this client. */
   readonly view: ClientInfo;
 

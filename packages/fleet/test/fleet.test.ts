@@ -147,6 +147,10 @@ describe('a fleet of VMs', () => {
         c.send('{"execute":"query-qmp-schema"}'.repeat(20));
       }
       await eventually(() => budget.size === 2 && budget.total > 2 * 1024 * 1024, 'both stalled clients hold output in the one budget');
+      // What metrics read per VM (qmpmux_client_output_bytes) adds up to the budget's total.
+      const perVm = shared.list().map((v) => v.proxy.gauges().clientOutputBytes);
+      assert.ok(perVm.every((b) => b > 0), 'each VM reports its stalled client');
+      assert.equal(perVm[0]! + perVm[1]!, budget.total);
     } finally {
       for (const c of raws) c.close();
       await shared.stop();

@@ -64,6 +64,7 @@ export class MetricsRegistry {
       set({ queue: 'upstream_inflight' }, g.upstreamInflight);
       set({ queue: 'pending_events' }, g.pendingEvents);
     });
+    gauge('qmpmux_client_output_bytes', "Output queued to this VM's clients (counted against maxTotalClientOutputBytes, one budget per process)", [], (p, set) => set({}, p.gauges().clientOutputBytes));
     gauge('qmpmux_query_cache_entries', 'Answers held in the query cache (and policy views of them)', [], (p, set) => set({}, p.gauges().cacheEntries));
   }
 
