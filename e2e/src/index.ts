@@ -7,3 +7,5 @@ export { WsClient, WsHandshakeError } from './ws-client.ts';
 export { useWssProxy, type WssFixture } from './wss.ts';
 export { startNats, freePort, NATS_SERVER_BINARY, type TestNats } from './nats.ts';
 export { until } from './until.ts';
+export { QMPMUX_BIN, STACK_LINE, runQmpmux, spawnQmpmux, type QmpmuxProcess, type QmpmuxResult, type QmpmuxRunOptions, type QmpmuxSpawnOptions } from './qmpmux.ts';
+export { stopProcess } from './child.ts';

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stopProcess } from './child.ts';
 
 export const QEMU_BINARY = process.env.QMPMUX_TEST_QEMU ?? 'qemu-system-x86_64';
 
@@ -45,10 +46,7 @@ export async function startQemu(opts: { args?: string[]; dir?: string; socket?: 
     }
   };
   const kill = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGKILL');
-    await exited;
+    await stopProcess(proc);
   };
   await launch();
   return {
