@@ -9,19 +9,12 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
-import { runQmpmux, spawnQmpmux, startQemu, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
+import { runQmpmux, spawnQmpmux, useQemu, useTempDir, type QmpmuxProcess } from '@qmpmux/e2e';
 import type { AuditRecord } from '@qmpmux/audit-log';
-import { records, tempDir } from './helpers.ts';
+import { records } from './helpers.ts';
 
-const tmp = tempDir();
-let qemu: TestQemu;
-before(async () => {
-  qemu = await startQemu();
-});
-after(async () => {
-  await qemu?.stop();
-  tmp.rm();
-});
+const tmp = useTempDir('hmp-audit-');
+const qemu = useQemu();
 
 /** `qmpmux serve` with this config in front of the test's QEMU, once a client gets through. */
 async function serve(dir: string, config: string): Promise<{ proc: QmpmuxProcess; address: string }> {
@@ -40,9 +33,9 @@ const logFiles = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('a
 for (const fsync of ['always', 'batch'] as const) {
   describe(`kill -9 during a burst (fsync ${fsync})`, () => {
     it('leaves a log that verifies and holds every command a client got a reply to', async () => {
-      const dir = join(tmp.dir, fsync);
+      const dir = join(tmp, fsync);
       const logDir = join(dir, 'log');
-      const config = join(tmp.dir, `${fsync}.json`);
+      const config = join(tmp, `${fsync}.json`);
       // Small segments: the burst rotates a few times, so the crash can land near a rotation too.
       writeFileSync(config, JSON.stringify({ plugins: [{ name: 'hmp-audit', options: { path: join(logDir, 'audit.log'), fsync, rotate: { maxBytes: 64 * 1024 } } }] }));
       const { mkdirSync } = await import('node:fs');

@@ -11,19 +11,19 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { spawnQmpmux, startNats, startQemu, type QmpmuxProcess, type TestNats, type TestQemu } from '@qmpmux/e2e';
-import { countOnSubject, localRecords, sameAsLog, streamMessages, tempDir, traffic } from './audit-helpers.ts';
+import { spawnQmpmux, startNats, useQemu, useTempDir, type QmpmuxProcess, type TestNats } from '@qmpmux/e2e';
+import { countOnSubject, localRecords, sameAsLog, streamMessages, traffic } from './audit-helpers.ts';
 import { natsClient, until } from './helpers.ts';
 
 const SUBJECT = 'qmpmux.vm1.audit';
-const tmp = tempDir();
-let qemu: TestQemu;
+const tmp = useTempDir('qmpmux-nats-audit-');
+const qemu = useQemu();
 let nats: TestNats;
 let nc: NatsConnection;
 let serve: QmpmuxProcess | undefined;
-const sock = join(tmp.dir, 'vm1.sock');
-const logPath = join(tmp.dir, 'log', 'audit.log');
-const config = join(tmp.dir, 'qmpmux.json');
+const sock = join(tmp, 'vm1.sock');
+const logPath = join(tmp, 'log', 'audit.log');
+const config = join(tmp, 'qmpmux.json');
 
 async function launch(): Promise<void> {
   serve = await spawnQmpmux(['serve', '--config', config], { ready: (log) => existsSync(sock) && /connected to NATS/.test(log), env: { QMPMUX_WARMUP: '0' } });
@@ -35,7 +35,6 @@ async function kill(signal: NodeJS.Signals): Promise<void> {
 }
 
 before(async () => {
-  qemu = await startQemu();
   nats = await startNats();
   nc = await natsClient(nats.url);
   writeFileSync(
@@ -57,8 +56,6 @@ after(async () => {
   if (serve) await kill('SIGKILL');
   await nc?.close();
   await nats?.stop();
-  await qemu?.stop();
-  tmp.rm();
 });
 
 describe('kill -9 of qmpmux while it ships the audit log', () => {

@@ -12,14 +12,14 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { headers } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { QmpClient } from '@qmpmux/client';
-import { runQmpmux, startNats, startProxy, startQemu, type TestNats, type TestQemu } from '@qmpmux/e2e';
+import { runQmpmux, startNats, startProxy, useQemu, useTempDir, type TestNats } from '@qmpmux/e2e';
 import { startAuditShipper } from '../src/audit-shipper.ts';
-import { auditPlugin, hmp, localRecords, streamMessages, tempDir, type StreamedRecord } from './audit-helpers.ts';
+import { auditPlugin, hmp, localRecords, streamMessages, type StreamedRecord } from './audit-helpers.ts';
 import { captureLog, natsClient, until } from './helpers.ts';
 
-const tmp = tempDir();
+const tmp = useTempDir('qmpmux-nats-audit-');
 const KEY = Buffer.from('a key of more than sixteen bytes for the chain');
-let qemu: TestQemu;
+const qemu = useQemu();
 let nats: TestNats;
 let nc: NatsConnection;
 
@@ -55,25 +55,22 @@ async function copyStream(msgs: StreamedRecord[], stream: string, prefix: string
 }
 
 before(async () => {
-  qemu = await startQemu();
   nats = await startNats();
   nc = await natsClient(nats.url);
-  await auditedVm('vm1', join(tmp.dir, 'vm1', 'audit.log'));
+  await auditedVm('vm1', join(tmp, 'vm1', 'audit.log'));
 });
 after(async () => {
   await nc?.close();
   await nats?.stop();
-  await qemu?.stop();
-  tmp.rm();
 });
 
 describe('qmpmux audit verify --nats', () => {
   it('passes on an intact stream and prints the head hash, as the file verify does', async () => {
-    const recs = localRecords(join(tmp.dir, 'vm1', 'audit.log'));
+    const recs = localRecords(join(tmp, 'vm1', 'audit.log'));
     const r = await qmpmux('audit', 'verify', '--nats', nats.url, '--vm', 'vm1');
     assert.equal(r.code, 0, r.out + r.err);
     assert.equal(r.out, `ok: ${recs.length} record(s), seq 1..${recs.length} in stream QMPMUX_AUDIT (qmpmux.vm1.audit), chain sha256, head ${recs.at(-1)!.hash}\n`);
-    const file = await qmpmux('audit', 'verify', join(tmp.dir, 'vm1', 'audit.log'));
+    const file = await qmpmux('audit', 'verify', join(tmp, 'vm1', 'audit.log'));
     assert.match(file.out, new RegExp(`head ${recs.at(-1)!.hash}$`, 'm'), 'the same head as the local log');
   });
 
@@ -98,9 +95,9 @@ describe('qmpmux audit verify --nats', () => {
   });
 
   it('verifies a keyed chain with --key-file, and refuses it without the key', async () => {
-    const keyFile = join(tmp.dir, 'key');
+    const keyFile = join(tmp, 'key');
     writeFileSync(keyFile, KEY);
-    await auditedVm('vmk', join(tmp.dir, 'vmk', 'audit.log'), { hmacKeyFile: keyFile });
+    await auditedVm('vmk', join(tmp, 'vmk', 'audit.log'), { hmacKeyFile: keyFile });
     const ok = await qmpmux('audit', 'verify', '--nats', nats.url, '--vm', 'vmk', '--key-file', keyFile);
     assert.equal(ok.code, 0, ok.out + ok.err);
     assert.match(ok.out, /^ok: \d+ record\(s\), seq 1\.\.\d+ in stream QMPMUX_AUDIT \(qmpmux\.vmk\.audit\), chain hmac-sha256, head [0-9a-f]{64}\n$/);
