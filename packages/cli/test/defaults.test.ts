@@ -5,18 +5,23 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
-import { runQmpmux, spawnQmpmux, startQemu, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
+import { startQemu, type TestQemu } from '@qmpmux/e2e';
+
+const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/qmpmux.mjs');
 
 describe('qmpmux serve without a config', () => {
   const dir = mkdtempSync(join(tmpdir(), 'qmpmux-defaults-'));
   let qemu: TestQemu | undefined;
-  let serve: QmpmuxProcess | undefined;
+  let serve: ChildProcess | undefined;
   after(async () => {
-    await serve?.stop('SIGKILL');
+    serve?.kill('SIGKILL');
     await qemu?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -24,7 +29,14 @@ describe('qmpmux serve without a config', () => {
   it('loads fdsets and clients, and creates its unix socket 0600', async () => {
     qemu = await startQemu();
     const sock = join(dir, 'mux.sock');
-    serve = await spawnQmpmux(['serve', '--upstream', qemu.address, '--listen', `unix:${sock}`], { ready: /listening on/, env: { QMPMUX_WARMUP: '0' } });
+    serve = spawn(process.execPath, [BIN, 'serve', '--upstream', qemu.address, '--listen', `unix:${sock}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, QMPMUX_WARMUP: '0' } });
+    let log = '';
+    serve.stderr!.on('data', (d) => (log += d));
+    const deadline = Date.now() + 15_000;
+    while (!log.includes('listening on')) {
+      assert.ok(Date.now() < deadline, `startup; log: ${log}`);
+      await sleep(20);
+    }
     assert.equal(statSync(sock).mode & 0o777, 0o600);
     const a = await QmpClient.connect(`unix:${sock}`);
     const b = await QmpClient.connect(`unix:${sock}`);
@@ -42,7 +54,10 @@ describe('qmpmux serve without a config', () => {
   });
 
   it('refuses tcp:0.0.0.0 without authentication: exit 2, one line naming the listener', async () => {
-    const { code, err } = await runQmpmux(['serve', '--upstream', 'unix:/nonexistent.sock', '--listen', 'tcp:0.0.0.0:0']);
+    const p = spawn(process.execPath, [BIN, 'serve', '--upstream', 'unix:/nonexistent.sock', '--listen', 'tcp:0.0.0.0:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    const code = await new Promise<number | null>((res) => p.on('exit', res));
     assert.equal(code, 2, err);
     assert.match(err, /tcp:0\.0\.0\.0:0 is on a non-loopback address and clients need not authenticate there/);
     assert.doesNotMatch(err, /    at /);

@@ -1,26 +1,28 @@
 /** Every command has --help (exit 0); user errors are one line naming the problem, exit 2, no stack trace. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runQmpmux } from '@qmpmux/e2e';
+import { QMPMUX_BIN } from '@qmpmux/e2e';
 import { COMMANDS } from '../src/main.ts';
 
-const run = (...args: string[]) => runQmpmux(args, { timeoutMs: 20_000 });
+// Many short runs, one after another: spawnSync keeps these tests plain.
+const run = (...args: string[]) => spawnSync(process.execPath, [QMPMUX_BIN, ...args], { encoding: 'utf8', timeout: 20_000, input: '' });
 
 describe('qmpmux usage and errors', () => {
-  it('--help of qmpmux and of every command: exit 0, a usage text', async () => {
+  it('--help of qmpmux and of every command: exit 0, a usage text', () => {
     const each = Object.keys(COMMANDS).flatMap((c) => [[c, '--help'], [c, '-h'], ['help', c]]);
     const subcommands = ['verify', 'show', 'convert'].map((s) => ['audit', s, '--help']);
     for (const args of [['--help'], ['-h'], ['help'], ...each, ...subcommands, ['shell', '-H', '--help'], ['events', 'unix:/x', '--help'], ['fleet', 'ls', '--help'], ['fleet', 'events', '--help'], ['fleet', 'exec', '--help']]) {
-      const r = await run(...args);
-      assert.equal(r.code, 0, `${args.join(' ')}: ${r.err}`);
-      assert.match(r.out, /usage: qmpmux/, args.join(' '));
+      const r = run(...args);
+      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, /usage: qmpmux/, args.join(' '));
     }
   });
 
-  it('bad flags, addresses and configs: one line, exit 2, never a stack trace', async () => {
+  it('bad flags, addresses and configs: one line, exit 2, never a stack trace', () => {
     const dir = mkdtempSync(join(tmpdir(), 'qmpmux-usage-'));
     try {
       const bad = join(dir, 'bad.json');
@@ -71,53 +73,53 @@ describe('qmpmux usage and errors', () => {
         ['fleet', 'ls', '--nats', 'http://example'],
       ];
       for (const args of cases) {
-        const r = await run(...args);
-        assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}, stderr ${r.err}`);
-        assert.doesNotMatch(r.err, /    at /, `${args.join(' ')}: no stack trace`);
-        assert.equal(r.err.trim().split('\n').length, 1, `${args.join(' ')}: one line, got ${r.err}`);
+        const r = run(...args);
+        assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status}, stderr ${r.stderr}`);
+        assert.doesNotMatch(r.stderr, /    at /, `${args.join(' ')}: no stack trace`);
+        assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line, got ${r.stderr}`);
       }
       // Not a usage error but a failure (nothing listening): one line too, exit 1.
       for (const args of [['shell', `unix:${join(dir, 'none.sock')}`], ['events', `unix:${join(dir, 'none.sock')}`], ['clients', 'tcp:127.0.0.1:1']]) {
-        const r = await run(...args);
-        assert.equal(r.code, 1, `${args.join(' ')}: exit ${r.code}, stderr ${r.err}`);
-        assert.doesNotMatch(r.err, /    at /, `${args.join(' ')}: no stack trace`);
-        assert.equal(r.err.trim().split('\n').length, 1, `${args.join(' ')}: one line, got ${r.err}`);
+        const r = run(...args);
+        assert.equal(r.status, 1, `${args.join(' ')}: exit ${r.status}, stderr ${r.stderr}`);
+        assert.doesNotMatch(r.stderr, /    at /, `${args.join(' ')}: no stack trace`);
+        assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line, got ${r.stderr}`);
       }
-      const cfg = await run('serve', '--check-config', bad);
-      assert.match(cfg.err, /config\.listen/, 'the bad field is named by its path');
-      assert.match((await run('serve', '--check-config', badUpstream)).err, /^qmpmux serve: config\.upstream: bad address 'qemu\.sock': expected unix:PATH/);
-      assert.match((await run('serve', '--upstream', 'foo')).err, /^qmpmux serve: --upstream: bad address 'foo'/, 'a flag is named as a flag');
+      const cfg = run('serve', '--check-config', bad);
+      assert.match(cfg.stderr, /config\.listen/, 'the bad field is named by its path');
+      assert.match(run('serve', '--check-config', badUpstream).stderr, /^qmpmux serve: config\.upstream: bad address 'qemu\.sock': expected unix:PATH/);
+      assert.match(run('serve', '--upstream', 'foo').stderr, /^qmpmux serve: --upstream: bad address 'foo'/, 'a flag is named as a flag');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it('serve --check-config prints the effective config with defaults, exit 0', async () => {
+  it('serve --check-config prints the effective config with defaults, exit 0', () => {
     const dir = mkdtempSync(join(tmpdir(), 'qmpmux-usage-'));
     try {
       const ok = join(dir, 'ok.json');
       writeFileSync(ok, '{"upstream": "unix:/run/q.qmp"}');
-      const r = await run('serve', '--check-config', ok);
-      assert.equal(r.code, 0, r.err);
-      const eff = JSON.parse(r.out);
+      const r = run('serve', '--check-config', ok);
+      assert.equal(r.status, 0, r.stderr);
+      const eff = JSON.parse(r.stdout);
       // The defaults, in placement order.
       assert.deepEqual(eff.plugins.map((p: { name: string }) => p.name), ['clients', 'fdsets']);
       assert.equal(eff.unixMode, '0600');
       assert.equal(eff.allowUnauthenticated, false);
       assert.equal(typeof eff.limits.maxClients, 'number');
-      assert.equal(r.err, '', 'stdout is the JSON alone, for a pipeline');
+      assert.equal(r.stderr, '', 'stdout is the JSON alone, for a pipeline');
       // Flags over the file, each plugin's options as it validated them (its defaults filled in).
       writeFileSync(ok, '{"upstream": "unix:/run/q.qmp", "plugins": [{"name": "event-replay"}]}');
-      const withFlags = JSON.parse((await run('serve', '--check-config', ok, '--listen', 'tcp:127.0.0.1:4445', '--plugin', 'clients')).out);
+      const withFlags = JSON.parse(run('serve', '--check-config', ok, '--listen', 'tcp:127.0.0.1:4445', '--plugin', 'clients').stdout);
       assert.deepEqual(withFlags.listen, ['tcp:127.0.0.1:4445']);
       assert.deepEqual(withFlags.plugins.map((p: { name: string }) => p.name), ['event-replay', 'clients']);
       assert.equal(withFlags.plugins[0].options.maxEvents, 10000);
       // A plugin's bad option: exit 2, the field named by its path.
       writeFileSync(ok, '{"plugins": [{"name": "policy", "options": {"principals": []}}]}');
-      const bad = await run('serve', '--check-config', ok);
-      assert.equal(bad.code, 2);
-      assert.equal(bad.out, '');
-      assert.equal(bad.err, 'qmpmux serve: config.plugins[0].options.principals: expected at least one principal (qmpmux serve --help)\n');
+      const bad = run('serve', '--check-config', ok);
+      assert.equal(bad.status, 2);
+      assert.equal(bad.stdout, '');
+      assert.equal(bad.stderr, 'qmpmux serve: config.plugins[0].options.principals: expected at least one principal (qmpmux serve --help)\n');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
