@@ -1,5 +1,6 @@
 export { startQemu, useQemu, QEMU_BINARY, type TestQemu, type StartQemuOptions } from './qemu.ts';
 export { startProxy, waitReady, type TestProxy, type StartProxyOptions } from './proxy.ts';
+export { useProxy } from './use-proxy.ts';
 export { RawClient } from './raw.ts';
 export { openFdCount, fdPassingCycles } from './fds.ts';
 export { makeTestCa, type TestCa } from './certs.ts';

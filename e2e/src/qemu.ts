@@ -52,8 +52,8 @@ export function useQemu(opts: StartQemuOptions = {}): TestQemu {
   return q.qemu;
 }
 
-/** A QEMU not started yet: `launch()` starts it (and starts it again, once killed). */
-function testQemu(opts: StartQemuOptions): { qemu: TestQemu; launch(): Promise<void> } {
+/** A QEMU not started yet: `launch()` starts it (and starts it again, once killed). For fixtures (useQemu, useProxy). */
+export function testQemu(opts: StartQemuOptions): { qemu: TestQemu; launch(): Promise<void> } {
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'qmpmux-e2e-'));
   const socket = join(dir, opts.socket ?? 'qemu.qmp');

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { QmpClient } from '@qmpmux/client';
 import { eventReplayPlugin } from '@qmpmux/plugin-event-replay';
-import { runQmpmux, spawnQmpmux, startProxy, startQemu, STACK_LINE, until, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+import { runQmpmux, spawnQmpmux, STACK_LINE, startProxy, startQemu, until, useProxy } from '@qmpmux/e2e';
 
 /** `qmpmux events ARGS`, running; `lines()` is what it printed so far, line by line. */
 async function start(args: string[]) {
@@ -16,8 +16,6 @@ async function start(args: string[]) {
 }
 
 describe('qmpmux events', () => {
-  let qemu: TestQemu;
-  let mux: TestProxy;
   let other: QmpClient;
   /** Every event QEMU sent since the start, as `other` received them (QEMU's bytes). */
   const seen: string[] = [];
@@ -32,16 +30,13 @@ describe('qmpmux events', () => {
     return seen.slice(from);
   }
 
+  const { mux } = useProxy({ plugins: [{ definition: eventReplayPlugin, options: {} }] });
   before(async () => {
-    qemu = await startQemu();
-    mux = await startProxy(qemu.address, { plugins: [{ definition: eventReplayPlugin, options: {} }] });
     other = await QmpClient.connect(mux.unix);
     other.on().subscribe((e) => seen.push(e.raw.toString('utf8').trimEnd()));
   });
   after(async () => {
     other?.close();
-    await mux?.stop();
-    await qemu?.stop();
   });
 
   it("prints each event as it arrives, one line each, QEMU's own bytes; --count N exits 0 after N", async () => {

@@ -3,7 +3,7 @@
  * `qmpmux audit verify` passes and every command whose reply a client received is in the log, with
  * its reply record. Then qmpmux starts again on the same log and continues the chain.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

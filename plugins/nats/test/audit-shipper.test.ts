@@ -4,7 +4,7 @@
  * log's line; NATS down at start; kill -9 of nats-server mid-stream; kill -9 of the shipping process;
  * rotation while shipping; a log that does not exist yet. kill -9 of qmpmux: audit-serve.test.ts.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';

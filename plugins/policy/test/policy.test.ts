@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { QmpClient, QmpError } from '@qmpmux/client';
-import { WsClient, makeTestCa, startProxy, startQemu, type TestCa, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+import { makeTestCa, startProxy, startQemu, useProxy, WsClient, type TestCa, type TestProxy, type TestQemu } from '@qmpmux/e2e';
 import { encodeTokenEntry } from '@qmpmux/transports';
 import { clientsPlugin } from '@qmpmux/plugin-clients';
 import { policyPlugin } from '../src/index.ts';
@@ -354,21 +354,12 @@ describe('policy over WebSocket, by bearer token', () => {
 });
 
 describe('policy for virtual clients (ProxyApi.openVirtualClient)', () => {
-  let qemu: TestQemu;
-  let mux: TestProxy;
   const options = (principals: object[]) => ({ principals, unmatched: { principal: 'anyone' } });
   const base = [
     { name: 'fleet', match: [{ uid: 4242424 }], profile: 'read-only' },
     { name: 'anyone', match: [{ uid: 4242425 }], profile: 'full' },
   ];
-  before(async () => {
-    qemu = await startQemu();
-    mux = await startProxy(qemu.address, { plugins: [{ definition: policyPlugin, options: options(base) }] });
-  });
-  after(async () => {
-    await mux?.stop();
-    await qemu?.stop();
-  });
+  const { mux } = useProxy({ plugins: [{ definition: policyPlugin, options: options(base) }] });
   const ask = async (v: { request(b: Buffer): Promise<Buffer> }, s: string) => JSON.parse((await v.request(Buffer.from(s))).toString());
 
   it('is the principal it was opened as: its rules apply, with the policy error for what it may not run', async () => {
