@@ -10,4 +10,3 @@ export { startNats, freePort, NATS_SERVER_BINARY, type TestNats } from './nats.t
 export { until } from './until.ts';
 export { useTempDir } from './temp-dir.ts';
 export { QMPMUX_BIN, STACK_LINE, runQmpmux, spawnQmpmux, type QmpmuxProcess, type QmpmuxResult, type QmpmuxRunOptions, type QmpmuxSpawnOptions } from './qmpmux.ts';
-export { stopProcess } from './child.ts';
