@@ -1,5 +1,6 @@
-export { startQemu, QEMU_BINARY, type TestQemu } from './qemu.ts';
+export { startQemu, useQemu, QEMU_BINARY, type TestQemu, type StartQemuOptions } from './qemu.ts';
 export { startProxy, waitReady, type TestProxy, type StartProxyOptions } from './proxy.ts';
+export { useProxy } from './use-proxy.ts';
 export { RawClient } from './raw.ts';
 export { openFdCount, fdPassingCycles } from './fds.ts';
 export { makeTestCa, type TestCa } from './certs.ts';
@@ -7,3 +8,5 @@ export { WsClient, WsHandshakeError } from './ws-client.ts';
 export { useWssProxy, type WssFixture } from './wss.ts';
 export { startNats, freePort, NATS_SERVER_BINARY, type TestNats } from './nats.ts';
 export { until } from './until.ts';
+export { useTempDir } from './temp-dir.ts';
+export { QMPMUX_BIN, STACK_LINE, runQmpmux, spawnQmpmux, type QmpmuxProcess, type QmpmuxResult, type QmpmuxRunOptions, type QmpmuxSpawnOptions } from './qmpmux.ts';

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stopProcess } from './child.ts';
 
 export const NATS_SERVER_BINARY = process.env.QMPMUX_TEST_NATS ?? 'nats-server';
 
@@ -62,10 +63,7 @@ export async function startNats(opts: { args?: string[] } = {}): Promise<TestNat
     }
   };
   const kill9 = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGKILL');
-    await exited;
+    await stopProcess(proc);
   };
   await launch();
   return {

@@ -1,9 +1,11 @@
-/** Start a real QEMU (`-M none`, no guest) with a QMP socket, for tests. */
+/** A real QEMU (`-M none`, no guest) with a QMP socket, for tests: started now (startQemu) or around a file's tests (useQemu). */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stopProcess } from './child.ts';
 
 export const QEMU_BINARY = process.env.QMPMUX_TEST_QEMU ?? 'qemu-system-x86_64';
 
@@ -22,11 +24,36 @@ export interface TestQemu {
   stop(): Promise<void>;
 }
 
+export interface StartQemuOptions {
+  /** More QEMU arguments. */
+  args?: string[];
+  /** Where its socket goes (default: a new temp dir, removed by stop()). */
+  dir?: string;
+  /** The socket's file name in `dir` (default `qemu.qmp`). */
+  socket?: string;
+  /** QEMU's `-name` (what `query-name` returns). */
+  name?: string;
+}
+
+export async function startQemu(opts: StartQemuOptions = {}): Promise<TestQemu> {
+  const q = testQemu(opts);
+  await q.launch();
+  return q.qemu;
+}
+
 /**
- * `dir`: where its socket goes (default: a new temp dir, removed by stop()); `socket`: the socket's
- * file name in it (default `qemu.qmp`); `name`: QEMU's `-name` (what `query-name` returns).
+ * A QEMU for the tests of this file (or describe): started in a `before` hook, stopped in an `after`
+ * hook registered here. Its members are there from that `before` on.
  */
-export async function startQemu(opts: { args?: string[]; dir?: string; socket?: string; name?: string } = {}): Promise<TestQemu> {
+export function useQemu(opts: StartQemuOptions = {}): TestQemu {
+  const q = testQemu(opts);
+  before(() => q.launch());
+  after(() => q.qemu.stop());
+  return q.qemu;
+}
+
+/** A QEMU not started yet: `launch()` starts it (and starts it again, once killed). For fixtures (useQemu, useProxy). */
+export function testQemu(opts: StartQemuOptions): { qemu: TestQemu; launch(): Promise<void> } {
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'qmpmux-e2e-'));
   const socket = join(dir, opts.socket ?? 'qemu.qmp');
@@ -45,13 +72,9 @@ export async function startQemu(opts: { args?: string[]; dir?: string; socket?: 
     }
   };
   const kill = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGKILL');
-    await exited;
+    if (proc) await stopProcess(proc);
   };
-  await launch();
-  return {
+  const qemu: TestQemu = {
     dir,
     socket,
     address: `unix:${socket}`,
@@ -72,4 +95,5 @@ export async function startQemu(opts: { args?: string[]; dir?: string; socket?: 
       else rmSync(socket, { force: true });
     },
   };
+  return { qemu, launch };
 }

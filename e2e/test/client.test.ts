@@ -2,14 +2,14 @@
  * The typed client (@qmpmux/client) against real QEMU, directly and through qmpmux over unix, TCP and
  * WebSocket: typed returns and events, typed errors, fds, exec-oob, and reconnecting when QEMU restarts.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { pipe, closeFd } from '@qmpmux/unixfd';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { QmpClient, QmpError, QmpNotConnectedError, type QmpClientState } from '@qmpmux/client';
 import { clientsPlugin } from '@qmpmux/plugin-clients';
-import { startProxy, startQemu, useWssProxy, type TestProxy, type TestQemu } from '../src/index.ts';
+import { useProxy, useQemu, useWssProxy } from '../src/index.ts';
 
 async function until(pred: () => boolean, what: string, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -25,16 +25,7 @@ interface QmpmuxCommands {
 }
 
 describe('typed client through qmpmux (unix, TCP, WebSocket) against real QEMU', () => {
-  let qemu: TestQemu;
-  let mux: TestProxy;
-  before(async () => {
-    qemu = await startQemu();
-    mux = await startProxy(qemu.address, { ws: true, plugins: [{ definition: clientsPlugin }] });
-  });
-  after(async () => {
-    await mux?.stop();
-    await qemu?.stop();
-  });
+  const { qemu, mux } = useProxy({ ws: true, plugins: [{ definition: clientsPlugin }] });
 
   for (const via of ['unix', 'tcp', 'ws'] as const) {
     it(`${via}: typed returns, typed events, typed errors`, async () => {
@@ -144,13 +135,7 @@ describe('typed client through qmpmux (unix, TCP, WebSocket) against real QEMU',
 });
 
 describe('typed client directly on QEMU', () => {
-  let qemu: TestQemu;
-  before(async () => {
-    qemu = await startQemu();
-  });
-  after(async () => {
-    await qemu?.stop();
-  });
+  const qemu = useQemu();
 
   it('reconnects to a restarted QEMU and negotiates OOB again', async () => {
     const qmp = await QmpClient.connect(qemu.address, { oob: true, reconnect: { initialDelayMs: 20 } });

@@ -1,25 +1,16 @@
 /** fds passed by clients reach QEMU with the command that takes them, and never leak. Real QEMU, real fds. */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSync, readSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient, QmpError } from '@qmpmux/client';
 import { pipe, socketpair, closeFd } from '@qmpmux/unixfd';
-import { RawClient, fdPassingCycles, openFdCount, startProxy, startQemu, type TestProxy, type TestQemu } from '../src/index.ts';
+import { fdPassingCycles, openFdCount, RawClient, useProxy } from '../src/index.ts';
 
 const fdsOf = async (c: QmpClient) => (await c.execute('query-fdsets')) as { 'fdset-id': number; fds: { fd: number; opaque?: string }[] }[];
 
 describe('fd passing through qmpmux (core)', () => {
-  let qemu: TestQemu;
-  let mux: TestProxy;
-  before(async () => {
-    qemu = await startQemu();
-    mux = await startProxy(qemu.address);
-  });
-  after(async () => {
-    await mux?.stop();
-    await qemu?.stop();
-  });
+  const { qemu, mux } = useProxy();
 
   it('add-fd with a pipe fd: QEMU holds a working copy of it', async () => {
     const c = await QmpClient.connect(mux.unix);

@@ -3,11 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient, QmpError } from '@qmpmux/client';
-import { RawClient, openFdCount, startProxy, startQemu, type TestProxy, type TestQemu } from '../src/index.ts';
+import { openFdCount, RawClient, startProxy, startQemu, useProxy, type TestProxy, type TestQemu } from '../src/index.ts';
 
 describe('multiplexing many clients onto one QEMU', () => {
   let qemu: TestQemu;
-  let mux: TestProxy;
+  let mux: TestProxy; // restarted with other limits by some tests
   before(async () => {
     qemu = await startQemu();
     mux = await startProxy(qemu.address);
@@ -176,16 +176,7 @@ describe('multiplexing many clients onto one QEMU', () => {
 });
 
 describe('when QEMU goes away', () => {
-  let qemu: TestQemu;
-  let mux: TestProxy;
-  before(async () => {
-    qemu = await startQemu();
-    mux = await startProxy(qemu.address, { limits: { upstreamWaitMs: 5_000, reconnectMaxMs: 200 } });
-  });
-  after(async () => {
-    await mux?.stop();
-    await qemu?.stop();
-  });
+  const { qemu, mux } = useProxy({ limits: { upstreamWaitMs: 5_000, reconnectMaxMs: 200 } });
 
   it('in-flight commands get an error, clients are closed, and new clients work after QEMU restarts', async () => {
     const a = await QmpClient.connect(mux.unix);

@@ -3,10 +3,10 @@
  * client does — real session, every plugin's hooks — with an identity no network client can claim.
  * Real QEMU throughout.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Proxy, createLogger, definePlugin, errorText, type ClientInfo, type PluginContext } from '@qmpmux/core';
-import { RawClient, startProxy, startQemu, waitReady, type TestProxy, type TestQemu } from '../src/index.ts';
+import { RawClient, useProxy, useQemu, waitReady } from '../src/index.ts';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 
@@ -35,17 +35,8 @@ function spyPlugin() {
 }
 
 describe('virtual clients', () => {
-  let qemu: TestQemu;
-  let mux: TestProxy;
   const spy = spyPlugin();
-  before(async () => {
-    qemu = await startQemu();
-    mux = await startProxy(qemu.address, { plugins: [{ definition: spy.definition }] });
-  });
-  after(async () => {
-    await mux?.stop();
-    await qemu?.stop();
-  });
+  const { mux } = useProxy({ plugins: [{ definition: spy.definition }] });
 
   const direct = async (lines: string[]) => {
     const c = await RawClient.connect(mux.unix);
@@ -139,13 +130,7 @@ describe('virtual clients', () => {
 });
 
 describe('virtual clients around start and stop', () => {
-  let qemu: TestQemu;
-  before(async () => {
-    qemu = await startQemu();
-  });
-  after(async () => {
-    await qemu?.stop();
-  });
+  const qemu = useQemu();
 
   it('one opened before the proxy starts connects when it starts; stopping the proxy closes it', async () => {
     const proxy = await Proxy.create({ upstream: qemu.address, listen: [], log: createLogger('t', 'error') });

@@ -2,13 +2,13 @@
  * The warm-up before listening (core/warm-up.ts): commands run through a private listener of the
  * proxy's own kind, seen by no plugin and counted nowhere, leaving nothing behind. Real QEMU.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { QmpClient } from '@qmpmux/client';
 import { createLogger, NO_OBSERVER, type LogLevel, type Observer, type Plugin, type PluginDefinition } from '@qmpmux/core';
-import { startProxy, startQemu, type TestProxy, type TestQemu } from '../src/index.ts';
+import { startProxy, useQemu, type TestProxy } from '../src/index.ts';
 
 /** Every hook a plugin can see, recorded. */
 function recorder(seen: string[]): PluginDefinition<object> {
@@ -43,13 +43,7 @@ function countingObserver(real: string[], twin: string[]): Observer {
 const warmUpDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith('qmpmux-warm-up-'));
 
 describe('warm-up before listening', () => {
-  let qemu: TestQemu;
-  before(async () => {
-    qemu = await startQemu();
-  });
-  after(async () => {
-    await qemu?.stop();
-  });
+  const qemu = useQemu();
 
   for (const kind of ['unix', 'tcp'] as const) {
     it(`runs through a private ${kind} listener: no plugin sees it, nothing is counted, nothing stays behind`, async () => {

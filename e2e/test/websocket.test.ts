@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { createLogger, type ClientInfo, type LogLevel, type PluginDefinition } from '@qmpmux/core';
 import { encodeTokenEntry } from '@qmpmux/transports';
-import { RawClient, WsClient, WsHandshakeError, makeTestCa, startProxy, startQemu, useWssProxy, type TestProxy, type TestQemu } from '../src/index.ts';
+import { makeTestCa, RawClient, startProxy, startQemu, useProxy, useWssProxy, WsClient, WsHandshakeError, type TestProxy, type TestQemu } from '../src/index.ts';
 
 const NEGOTIATE = '{"execute":"qmp_capabilities"}';
 
@@ -31,17 +31,8 @@ async function jsonClient(url: string): Promise<WsClient> {
 }
 
 describe('WebSocket clients beside unix clients on one QEMU', () => {
-  let qemu: TestQemu;
-  let mux: TestProxy;
   const { log, lines } = capturingLog('warn');
-  before(async () => {
-    qemu = await startQemu();
-    mux = await startProxy(qemu.address, { ws: true, websocket: { maxPayload: 64 * 1024 }, limits: { maxClientOutputBytes: 256 * 1024 }, log });
-  });
-  after(async () => {
-    await mux?.stop();
-    await qemu?.stop();
-  });
+  const { mux } = useProxy({ ws: true, websocket: { maxPayload: 64 * 1024 }, limits: { maxClientOutputBytes: 256 * 1024 }, log });
 
   it('qmp.json frames carry exactly the bytes a unix client receives, one message per frame; msgpack carries the same values', async () => {
     const unix = await RawClient.connect(mux.unix);

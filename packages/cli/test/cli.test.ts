@@ -1,17 +1,16 @@
 /** The qmpmux command, run as a real process in front of a real QEMU. */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
+import { runQmpmux, spawnQmpmux, until, type QmpmuxProcess } from '@qmpmux/e2e';
 import { parseShellLine } from '../src/shell.ts';
-import { BIN, runCli } from './run-cli.ts';
 
-const run = (args: string[], input?: string) => runCli(args, input);
+const run = (args: string[], input?: string) => runQmpmux(args, { input });
 
 function alive(pid: number): boolean {
   try {
@@ -33,28 +32,18 @@ function processesWith(text: string): string[] {
   });
 }
 
-async function waitFor(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await sleep(20);
-  }
-}
-
 describe('qmpmux serve (managed QEMU) and qmpmux shell', () => {
   const dir = mkdtempSync(join(tmpdir(), 'qmpmux-cli-'));
   const sock = join(dir, 'mux.sock');
-  let serve: ChildProcess | undefined;
+  let serve: QmpmuxProcess | undefined;
   after(() => {
-    serve?.kill('SIGKILL'); // the managed QEMU's watchdog stops it too
+    serve?.child.kill('SIGKILL'); // the managed QEMU's watchdog stops it too
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('starts its own QEMU, serves clients on unix and TCP, and shuts down cleanly on SIGTERM', async () => {
-    serve = spawn(process.execPath, [BIN, 'serve', '--listen', `unix:${sock}`, '--listen', 'tcp:127.0.0.1:0', '--plugin', 'clients'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    serve.stderr!.on('data', (d) => (log += d));
-    await waitFor(() => /managed QEMU under watchdog pid (\d+)/.test(log) && /listening on tcp:127\.0\.0\.1:(\d+)/.test(log), 15_000, `startup; log: ${log}`);
+    serve = await spawnQmpmux(['serve', '--listen', `unix:${sock}`, '--listen', 'tcp:127.0.0.1:0', '--plugin', 'clients'], { ready: (log) => /managed QEMU under watchdog pid (\d+)/.test(log) && /listening on tcp:127\.0\.0\.1:(\d+)/.test(log) });
+    const log = serve.log();
     const qemuPid = Number(/managed QEMU under watchdog pid (\d+)/.exec(log)![1]);
     const port = /listening on tcp:127\.0\.0\.1:(\d+)/.exec(log)![1];
     const a = await QmpClient.connect(`unix:${sock}`);
@@ -64,19 +53,15 @@ describe('qmpmux serve (managed QEMU) and qmpmux shell', () => {
     assert.deepEqual(clients.map((c) => c.transport).sort(), ['tcp', 'unix']);
     assert.equal(clients.find((c) => c.transport === 'unix')!.pid, process.pid);
     assert.ok(alive(qemuPid));
-    const exited = new Promise<number | null>((r) => serve!.once('exit', (code) => r(code)));
-    serve.kill('SIGTERM');
-    assert.equal(await exited, 0);
-    await waitFor(() => a.closed && b.closed, 5000, 'clients closed');
+    serve.child.kill('SIGTERM');
+    assert.equal(await serve.exited, 0);
+    await until(() => a.closed && b.closed, 'clients closed', 5000);
     assert.equal(existsSync(sock), false, 'socket file removed');
-    await waitFor(() => !alive(qemuPid), 5000, 'managed QEMU stopped');
+    await until(() => !alive(qemuPid), 'managed QEMU stopped', 5000);
   });
 
   it('shell: reads commands from stdin, prints replies and events', async () => {
-    serve = spawn(process.execPath, [BIN, 'serve', '--listen', `unix:${sock}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    serve.stderr!.on('data', (d) => (log += d));
-    await waitFor(() => /managed QEMU under watchdog pid/.test(log), 15_000, 'startup');
+    serve = await spawnQmpmux(['serve', '--listen', `unix:${sock}`], { ready: /managed QEMU under watchdog pid/ });
     const r = await run(['shell', `unix:${sock}`], 'query-status\nstop\n{"execute":"cont","id":7}\nquery-command-line-options option=machine\nnope\n');
     assert.equal(r.code, 1, 'exit 1: one command (nope) failed; ' + r.err);
     const lines = r.out.trim().split('\n');
@@ -85,24 +70,19 @@ describe('qmpmux serve (managed QEMU) and qmpmux shell', () => {
     assert.ok(lines.includes('{"return": {}, "id": 7}'), r.out);
     assert.ok(lines.some((l) => l.startsWith('{"return": [{"parameters": [') && l.includes('"option": "machine"')));
     assert.equal(lines[lines.length - 1], '{"error": {"class": "CommandNotFound", "desc": "The command nope has not been found"}}');
-    serve.kill('SIGTERM');
-    await new Promise((r) => serve!.once('exit', r));
+    await serve.stop('SIGTERM');
   });
 
   it('exits after SIGTERM even when a peer keeps its side of the connection open', async () => {
-    serve = spawn(process.execPath, [BIN, 'serve', '--listen', `unix:${sock}`, '--listen', 'tcp:127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    serve.stderr!.on('data', (d) => (log += d));
-    await waitFor(() => /listening on tcp:127\.0\.0\.1:(\d+)/.test(log) && /managed QEMU/.test(log), 15_000, 'startup');
-    const port = Number(/listening on tcp:127\.0\.0\.1:(\d+)/.exec(log)![1]);
+    serve = await spawnQmpmux(['serve', '--listen', `unix:${sock}`, '--listen', 'tcp:127.0.0.1:0'], { ready: (log) => /listening on tcp:127\.0\.0\.1:(\d+)/.test(log) && /managed QEMU/.test(log) });
+    const port = Number(/listening on tcp:127\.0\.0\.1:(\d+)/.exec(serve.log())![1]);
     const { connect } = await import('node:net');
     const stubborn = connect({ port, host: '127.0.0.1', allowHalfOpen: true }); // never ends its side
     stubborn.on('error', () => {});
     await new Promise((r) => stubborn.once('data', r)); // the greeting
     const t0 = Date.now();
-    const exited = new Promise<number | null>((r) => serve!.once('exit', (code) => r(code)));
-    serve.kill('SIGTERM');
-    assert.equal(await Promise.race([exited, sleep(10_000).then(() => 'still running after 10 s')]), 0);
+    serve.child.kill('SIGTERM');
+    assert.equal(await Promise.race([serve.exited, sleep(10_000).then(() => 'still running after 10 s')]), 0);
     assert.ok(Date.now() - t0 < 8000, `exited after ${Date.now() - t0} ms`);
     stubborn.destroy();
   });

@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { QmpClient } from '@qmpmux/client';
 import { clientsPlugin } from '@qmpmux/plugin-clients';
 import { policyPlugin } from '@qmpmux/plugin-policy';
-import { startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2e';
-import { runCli } from './run-cli.ts';
+import { runQmpmux, startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2e';
 
 describe('qmpmux clients', () => {
   let qemu: TestQemu;
@@ -38,7 +37,7 @@ describe('qmpmux clients', () => {
   });
 
   it('prints a table of who is connected: transport, address, principal, pid and uid, counters (query-status: 1 command)', async () => {
-    const r = await runCli(['clients', mux.unix]);
+    const r = await runQmpmux(['clients', mux.unix]);
     assert.equal(r.code, 0, r.err);
     const [head, ...rows] = r.out.trimEnd().split('\n').map((l) => l.split(/ {2,}/));
     assert.deepEqual(head, ['ID', 'TRANSPORT', 'ADDRESS', 'PRINCIPAL', 'PID', 'UID', 'CONNECTED', 'CMDS', 'EVENTS', 'STATE']);
@@ -57,7 +56,7 @@ describe('qmpmux clients', () => {
   });
 
   it('--json: the reply of __org.qmpmux_query-clients, here asked by the read-only viewer over TCP', async () => {
-    const r = await runCli(['clients', '--json', mux.tcp]);
+    const r = await runQmpmux(['clients', '--json', mux.tcp]);
     assert.equal(r.code, 0, r.err);
     const list = JSON.parse(r.out) as { id: number; transport: string; principal?: string; pid?: number; commands: number }[];
     assert.equal(new Set(list.map((c) => c.id)).size, 3, 'the two others and itself');
@@ -69,7 +68,7 @@ describe('qmpmux clients', () => {
     const q = await startQemu();
     const plain = await startProxy(q.address, { tcp: false });
     try {
-      const r = await runCli(['clients', plain.unix]);
+      const r = await runQmpmux(['clients', plain.unix]);
       assert.equal(r.code, 1);
       assert.equal(r.err, 'qmpmux clients: The command __org.qmpmux_query-clients has not been found (is the clients plugin enabled?)\n');
     } finally {

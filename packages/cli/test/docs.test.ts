@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runQmpmux } from '@qmpmux/e2e';
 import { COMMANDS } from '../src/main.ts';
-import { runCli } from './run-cli.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const read = (f: string) => readFileSync(resolve(ROOT, f), 'utf8');
@@ -16,7 +16,7 @@ describe('the CLI documentation', () => {
     const sections = [...md.matchAll(/^## qmpmux (\S+)\n```\n([\s\S]*?)\n```$/gm)].map((m) => [m[1]!, m[2]!] as const);
     assert.deepEqual(sections.map(([name]) => name).sort(), Object.keys(COMMANDS).sort(), 'one section per command, no other');
     for (const [name, text] of sections) {
-      const r = await runCli([name, '--help']);
+      const r = await runQmpmux([name, '--help']);
       assert.equal(r.code, 0);
       assert.equal(text, r.out.trimEnd(), `docs/cli.md's qmpmux ${name} (regenerate it from: qmpmux ${name} --help)`);
     }

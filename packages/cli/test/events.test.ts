@@ -5,42 +5,17 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { eventReplayPlugin } from '@qmpmux/plugin-event-replay';
-import { startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2e';
-import { BIN, runCli, STACK_LINE } from './run-cli.ts';
+import { runQmpmux, spawnQmpmux, STACK_LINE, startProxy, startQemu, until, useProxy } from '@qmpmux/e2e';
 
-interface Running {
-  pid: number;
-  out: () => string;
-  lines: () => string[];
-  err: () => string;
-  exited: Promise<number | null>;
-}
-
-function start(args: string[]): Running {
-  const p = spawn(process.execPath, [BIN, 'events', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  setTimeout(() => p.kill('SIGKILL'), 30_000).unref(); // a guard: the test then fails, not hangs
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d) => (out += d));
-  p.stderr.on('data', (d) => (err += d));
-  return { pid: p.pid!, out: () => out, lines: () => out.split('\n').filter(Boolean), err: () => err, exited: new Promise((r) => p.once('exit', (c) => r(c))) };
-}
-
-async function until(pred: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await sleep(20);
-  }
+/** `qmpmux events ARGS`, running; `lines()` is what it printed so far, line by line. */
+async function start(args: string[]) {
+  const p = await spawnQmpmux(['events', ...args], { killAfterMs: 30_000 });
+  return { pid: p.pid, out: p.out, lines: () => p.out().split('\n').filter(Boolean), err: p.log, exited: p.exited };
 }
 
 describe('qmpmux events', () => {
-  let qemu: TestQemu;
-  let mux: TestProxy;
   let other: QmpClient;
   /** Every event QEMU sent since the start, as `other` received them (QEMU's bytes). */
   const seen: string[] = [];
@@ -55,20 +30,17 @@ describe('qmpmux events', () => {
     return seen.slice(from);
   }
 
+  const { mux } = useProxy({ plugins: [{ definition: eventReplayPlugin, options: {} }] });
   before(async () => {
-    qemu = await startQemu();
-    mux = await startProxy(qemu.address, { plugins: [{ definition: eventReplayPlugin, options: {} }] });
     other = await QmpClient.connect(mux.unix);
     other.on().subscribe((e) => seen.push(e.raw.toString('utf8').trimEnd()));
   });
   after(async () => {
     other?.close();
-    await mux?.stop();
-    await qemu?.stop();
   });
 
   it("prints each event as it arrives, one line each, QEMU's own bytes; --count N exits 0 after N", async () => {
-    const r = start([mux.unix, '--count', '2']);
+    const r = await start([mux.unix, '--count', '2']);
     await listening();
     const made = await make('stop', 'cont', 'system_reset');
     assert.equal(await r.exited, 0);
@@ -77,7 +49,7 @@ describe('qmpmux events', () => {
   });
 
   it('--event NAME: only those events (repeatable)', async () => {
-    const r = start([mux.tcp, '--event', 'RESET', '--event', 'RESUME', '--count', '2']);
+    const r = await start([mux.tcp, '--event', 'RESET', '--event', 'RESUME', '--count', '2']);
     await listening();
     const made = await make('stop', 'cont', 'stop', 'system_reset', 'cont');
     assert.equal(await r.exited, 0);
@@ -87,7 +59,7 @@ describe('qmpmux events', () => {
   });
 
   it('--regex: each --event is a regular expression, matched anywhere in the name', async () => {
-    const r = start([mux.unix, '--event', 'ES', '--regex', '--count', '2']);
+    const r = await start([mux.unix, '--event', 'ES', '--regex', '--count', '2']);
     await listening();
     const made = await make('stop', 'cont', 'system_reset');
     assert.equal(await r.exited, 0);
@@ -95,7 +67,7 @@ describe('qmpmux events', () => {
   });
 
   it("--timestamp: each line starts with the event's own QEMU timestamp (ISO 8601, UTC, microseconds)", async () => {
-    const r = start([mux.unix, '--timestamp', '--count', '1']);
+    const r = await start([mux.unix, '--timestamp', '--count', '1']);
     await listening();
     const [made] = await make('stop', 'cont');
     assert.equal(await r.exited, 0);
@@ -105,7 +77,7 @@ describe('qmpmux events', () => {
   });
 
   it('--pretty: each event as indented JSON', async () => {
-    const r = start([mux.unix, '--pretty', '--event', 'RESET', '--count', '1']);
+    const r = await start([mux.unix, '--pretty', '--event', 'RESET', '--count', '1']);
     await listening();
     const made = await make('system_reset');
     assert.equal(await r.exited, 0);
@@ -114,14 +86,14 @@ describe('qmpmux events', () => {
   });
 
   it('--timeout S: exits 0 after S seconds, whatever arrived', async () => {
-    const r = await runCli(['events', mux.unix, '--timeout', '0.3']);
+    const r = await runQmpmux(['events', mux.unix, '--timeout', '0.3']);
     assert.equal(r.code, 0, r.err);
     assert.equal(r.out, '');
     assert.equal(r.err, '');
   });
 
   it('Ctrl-C (SIGINT) ends it with exit status 0', async () => {
-    const r = start([mux.unix]);
+    const r = await start([mux.unix]);
     await listening();
     const made = await make('stop', 'cont');
     await until(() => r.lines().length === 2, 'the events printed');
@@ -134,12 +106,12 @@ describe('qmpmux events', () => {
   it('--replay: first the events qmpmux held from before this client connected, then the live ones', async () => {
     await make('stop', 'cont');
     // Everything held (the plugin's ring has them all), oldest first, QEMU's bytes; then exit.
-    const held = await runCli(['events', mux.unix, '--replay', '--timeout', '0']);
+    const held = await runQmpmux(['events', mux.unix, '--replay', '--timeout', '0']);
     assert.equal(held.code, 0, held.err);
     assert.deepEqual(held.out.split('\n').filter(Boolean), seen);
     // Only some names, then live.
     const stops = seen.filter((e) => e.includes('"event": "STOP"'));
-    const r = start([mux.unix, '--replay', '--event', 'STOP', '--count', String(stops.length + 1)]);
+    const r = await start([mux.unix, '--replay', '--event', 'STOP', '--count', String(stops.length + 1)]);
     await until(() => r.lines().length === stops.length, 'the held STOP events');
     const made = await make('stop', 'cont');
     assert.equal(await r.exited, 0);
@@ -150,7 +122,7 @@ describe('qmpmux events', () => {
     const q = await startQemu();
     const plain = await startProxy(q.address, { tcp: false });
     try {
-      const r = await runCli(['events', plain.unix, '--replay']);
+      const r = await runQmpmux(['events', plain.unix, '--replay']);
       assert.equal(r.code, 1);
       assert.equal(r.err, `qmpmux events: --replay: ${plain.unix} has no __org.qmpmux_replay-events (is the event-replay plugin enabled?)\n`);
     } finally {
@@ -163,7 +135,7 @@ describe('qmpmux events', () => {
     const q = await startQemu();
     const m = await startProxy(q.address, { tcp: false });
     try {
-      const r = start([m.unix]);
+      const r = await start([m.unix]);
       await until(() => [...m.proxy.clients.values()].some((c) => c.negotiated), 'connected');
       const c = await QmpClient.connect(m.unix);
       c.sendRaw('{"execute": "quit"}');
@@ -179,7 +151,7 @@ describe('qmpmux events', () => {
 
   it('usage errors: one line, exit 2, no stack trace', async () => {
     for (const args of [['--regex', mux.unix], ['--event', '(', '--regex', mux.unix], ['--timeout', '-1', mux.unix], ['--count', '1.5', mux.unix], [mux.unix, 'extra']]) {
-      const r = await runCli(['events', ...args]);
+      const r = await runQmpmux(['events', ...args]);
       assert.equal(r.code, 2, args.join(' '));
       assert.doesNotMatch(r.err, STACK_LINE);
       assert.equal(r.err.trim().split('\n').length, 1, r.err);

@@ -6,39 +6,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
-import { startQemu, type TestQemu } from '@qmpmux/e2e';
+import { runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
 
-const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/qmpmux.mjs');
-
-/** `qmpmux serve --config FILE` as its own process, once its log matches `ready`; `log()` is its stderr so far. */
-async function serveChild(file: string, ready: RegExp): Promise<{ child: ChildProcess; log: () => string }> {
-  let stderr = '';
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, QMPMUX_WARMUP: '100' } });
-  child.stderr!.on('data', (d) => (stderr += d));
-  const deadline = Date.now() + 20_000;
-  while (!ready.test(stderr)) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`qmpmux did not start: ${stderr}`);
-    }
-    await sleep(20);
-  }
-  return { child, log: () => stderr };
-}
-
-async function killChild(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
+/** `qmpmux serve --config FILE` as its own process, once its log matches `ready`. */
+const serveConfig = (file: string, ready: RegExp) => spawnQmpmux(['serve', '--config', file], { ready, env: { QMPMUX_WARMUP: '100' } });
 
 describe('qmpmux serve with a fleet config', () => {
   const dir = mkdtempSync(join(tmpdir(), 'qmpmux-fleet-serve-'));
@@ -47,33 +23,26 @@ describe('qmpmux serve with a fleet config', () => {
   const control = join(dir, 'control.sock');
   const qemus: TestQemu[] = [];
   const q = (n: number) => qemus[n - 1]!.address;
-  let child: ChildProcess;
-  let log: () => string;
+  let serve: QmpmuxProcess;
   let http = '';
   const entry = (name: string, n: number) => ({ name, upstream: q(n), listen: [`unix:${sock(name)}`] });
   const write = (vms: unknown[], extra: Record<string, unknown> = {}) =>
     writeFileSync(file, JSON.stringify({ vms, control: `unix:${control}`, http: '127.0.0.1:0', log: 'info', plugins: [{ name: 'clients' }], ...extra }));
 
   const hup = async (): Promise<string> => {
-    const from = log().length;
-    child.kill('SIGHUP');
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const m = /qmpmux (?:info|error) \[qmpmux\] SIGHUP: configuration [^\n]*\n/.exec(log().slice(from));
-      if (m) return m[0];
-      if (Date.now() > deadline) throw new Error(`no reload report; stderr: ${log().slice(from)}`);
-      await sleep(20);
-    }
+    const from = serve.log().length;
+    serve.child.kill('SIGHUP');
+    return (await serve.waitForLog(/qmpmux (?:info|error) \[qmpmux\] SIGHUP: configuration [^\n]*\n/, { from }))[0];
   };
 
   before(async () => {
     for (let i = 1; i <= 3; i++) qemus.push(await startQemu({ name: `vm${i}` }));
     write([entry('vm1', 1), entry('vm2', 2)]);
-    ({ child, log } = await serveChild(file, /\[qmpmux\] fleet: 2 VM\(s\)/));
-    http = /metrics and health on http:\/\/([^/]+)\/metrics/.exec(log())![1]!;
+    serve = await serveConfig(file, /\[qmpmux\] fleet: 2 VM\(s\)/);
+    http = /metrics and health on http:\/\/([^/]+)\/metrics/.exec(serve.log())![1]!;
   });
   after(async () => {
-    await killChild(child);
+    await serve?.stop('SIGKILL');
     for (const qm of qemus) await qm.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -84,7 +53,7 @@ describe('qmpmux serve with a fleet config', () => {
       assert.deepEqual(await c.execute('query-name'), { name: n });
       c.close();
     }
-    assert.match(log(), /\[qmpmux:vm2:upstream\] connected to QEMU/);
+    assert.match(serve.log(), /\[qmpmux:vm2:upstream\] connected to QEMU/);
   });
 
   it('reports metrics per VM and is ready when every VM is', async () => {
@@ -139,26 +108,25 @@ describe('qmpmux serve with a fleet config', () => {
   });
 
   it('SIGTERM stops every VM and the control socket, unlinking their sockets', async () => {
-    const exited = new Promise<number | null>((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    serve.child.kill('SIGTERM');
+    assert.equal(await serve.exited, 0);
     for (const p of [sock('vm1'), sock('vm3'), control]) assert.equal(existsSync(p), false, p);
   });
 });
 
 describe('qmpmux serve: fleet config errors', () => {
-  const run = (cfg: unknown, ...args: string[]) => {
+  const run = async (cfg: unknown, ...args: string[]) => {
     const dir = mkdtempSync(join(tmpdir(), 'qmpmux-fleet-cfg-'));
     try {
       writeFileSync(join(dir, 'c.json'), JSON.stringify(cfg));
-      return spawnSync(process.execPath, [BIN, 'serve', '--check-config', join(dir, 'c.json'), ...args], { encoding: 'utf8' });
+      return await runQmpmux(['serve', '--check-config', join(dir, 'c.json'), ...args]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   };
   const vm = (name: string, extra: Record<string, unknown> = {}) => ({ name, upstream: `unix:/run/${name}.qmp`, listen: [`unix:/run/mux/${name}.sock`], ...extra });
 
-  it('names the bad field by its path, exit 2, one line', () => {
+  it('names the bad field by its path, exit 2, one line', async () => {
     const cases: [unknown, RegExp][] = [
       [{ vms: [vm('a'), vm('a')] }, /config\.vms\[1\]\.name: VM name 'a' is used by config\.vms\[0\] too/],
       [{ vms: [vm('a'), vm('b'), vm('c'), { name: 'd', listen: ['unix:/x'] }] }, /config\.vms\[3\]\.upstream: missing: the fleet form attaches to QEMUs others start/],
@@ -171,17 +139,17 @@ describe('qmpmux serve: fleet config errors', () => {
       [{ vms: [vm('a')], control: 'tcp:127.0.0.1:1' }, /config\.control: expected unix:PATH/],
     ];
     for (const [cfg, re] of cases) {
-      const r = run(cfg);
-      assert.equal(r.status, 2, `${JSON.stringify(cfg)}: ${r.stderr}`);
-      assert.match(r.stderr, re);
-      assert.equal(r.stderr.trim().split('\n').length, 1);
+      const r = await run(cfg);
+      assert.equal(r.code, 2, `${JSON.stringify(cfg)}: ${r.err}`);
+      assert.match(r.err, re);
+      assert.equal(r.err.trim().split('\n').length, 1);
     }
   });
 
-  it('--check-config prints the fleet form with every default filled in', () => {
-    const r = run({ vms: [vm('a'), vm('b', { plugins: [{ name: 'policy', options: { principals: [{ name: 'root', match: [{ uid: 0 }], profile: 'full' }] } }], limits: { maxClients: 4 } })], discover: { dir: '/run/qemu' }, control: 'unix:/run/mux/control.sock', limits: { maxVms: 50 } });
-    assert.equal(r.status, 0, r.stderr);
-    const eff = JSON.parse(r.stdout);
+  it('--check-config prints the fleet form with every default filled in', async () => {
+    const r = await run({ vms: [vm('a'), vm('b', { plugins: [{ name: 'policy', options: { principals: [{ name: 'root', match: [{ uid: 0 }], profile: 'full' }] } }], limits: { maxClients: 4 } })], discover: { dir: '/run/qemu' }, control: 'unix:/run/mux/control.sock', limits: { maxVms: 50 } });
+    assert.equal(r.code, 0, r.err);
+    const eff = JSON.parse(r.out);
     assert.deepEqual(eff.vms.map((v: { name: string }) => v.name), ['a', 'b']);
     assert.deepEqual(eff.vms[0].plugins.map((p: { name: string }) => p.name), ['clients', 'fdsets'], "the top-level plugins (the defaults) are every VM's default");
     assert.deepEqual(eff.vms[1].plugins.map((p: { name: string }) => p.name), ['policy'], "a VM's own plugins replace them");
@@ -195,10 +163,10 @@ describe('qmpmux serve: fleet config errors', () => {
     assert.equal('upstream' in eff, false);
   });
 
-  it('--discover DIR makes the fleet form; --listen gives the templates', () => {
-    const r = run({}, '--discover', '/run/qemu', '--listen', 'unix:/run/mux/{name}.sock');
-    assert.equal(r.status, 0, r.stderr);
-    const eff = JSON.parse(r.stdout);
+  it('--discover DIR makes the fleet form; --listen gives the templates', async () => {
+    const r = await run({}, '--discover', '/run/qemu', '--listen', 'unix:/run/mux/{name}.sock');
+    assert.equal(r.code, 0, r.err);
+    const eff = JSON.parse(r.out);
     assert.deepEqual(eff.discover.listen, ['unix:/run/mux/{name}.sock']);
     assert.equal(eff.discover.dir, '/run/qemu');
   });
@@ -210,29 +178,22 @@ describe('qmpmux serve with discovery', () => {
   const file = join(root, 'qmpmux.json');
   const control = join(root, 'control.sock');
   const qemus: TestQemu[] = [];
-  let child: ChildProcess;
-  let log: () => string;
+  let serve: QmpmuxProcess;
   const write = (template: string) =>
     writeFileSync(file, JSON.stringify({ discover: { dir: watched, listen: [`unix:${join(root, template)}`] }, control: `unix:${control}`, limits: { discoverRescanMs: 200 }, log: 'info' }));
 
   before(async () => {
     mkdirSync(watched);
     write('{name}.sock');
-    ({ child, log } = await serveChild(file, /\[qmpmux\] fleet: 0 VM\(s\), discovering in /));
+    serve = await serveConfig(file, /\[qmpmux\] fleet: 0 VM\(s\), discovering in /);
   });
   after(async () => {
-    await killChild(child);
+    await serve?.stop('SIGKILL');
     for (const qm of qemus) await qm.stop();
     rmSync(root, { recursive: true, force: true });
   });
 
-  const waitFor = async (pred: () => boolean, what: string) => {
-    const deadline = Date.now() + 15_000;
-    while (!pred()) {
-      if (Date.now() > deadline) throw new Error(`timed out: ${what}; stderr: ${log()}`);
-      await sleep(20);
-    }
-  };
+  const waitFor = (pred: () => boolean, what: string) => until(pred, what).catch((e: Error) => Promise.reject(new Error(`${e.message}; stderr: ${serve.log()}`)));
 
   it('a QEMU starting in the directory becomes a VM; SIGHUP moves its listener; remove-vm through the control socket removes it', async () => {
     qemus.push(await startQemu({ dir: watched, socket: 'web-1.qmp', name: 'web-1' }));
@@ -241,7 +202,7 @@ describe('qmpmux serve with discovery', () => {
     assert.deepEqual(await c.execute('query-name'), { name: 'web-1' });
 
     write('mux-{name}.sock');
-    child.kill('SIGHUP');
+    serve.child.kill('SIGHUP');
     await waitFor(() => existsSync(join(root, 'mux-web-1.sock')), 'web-1 on its new listener');
     await waitFor(() => c.closed && !existsSync(join(root, 'web-1.sock')), 'the old listener gone');
     const d = await QmpClient.connect(`unix:${join(root, 'mux-web-1.sock')}`);

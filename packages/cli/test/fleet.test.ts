@@ -1,41 +1,15 @@
 /** `qmpmux fleet ls|events|exec`, run as a process, against two qmpmux with the nats plugin. Real QEMU and nats-server. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { createLogger } from '@qmpmux/core';
-import { startNats, startProxy, startQemu, until, type TestNats, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+import { runQmpmux, spawnQmpmux, startNats, startProxy, startQemu, until, type TestNats, type TestProxy, type TestQemu } from '@qmpmux/e2e';
 import { Fleet, natsPlugin, type FleetMessage } from '@qmpmux/plugin-nats';
 
-const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/qmpmux.mjs');
-
-interface Run {
-  code: Promise<number | null>;
-  out: () => string;
-  err: () => string;
-  kill(sig: NodeJS.Signals): void;
-}
-
-/** Run qmpmux without blocking this process (the proxies under test live in it). */
-function start(args: string[], env: Record<string, string> = {}): Run {
-  const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d) => (out += d));
-  p.stderr.on('data', (d) => (err += d));
-  return { code: new Promise((r) => p.on('exit', (c) => r(c))), out: () => out, err: () => err, kill: (s) => p.kill(s) };
-}
-async function run(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return runWith({}, ...args);
-}
-async function runWith(env: Record<string, string>, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const r = start(args, env);
-  const code = await r.code;
-  return { code, out: r.out(), err: r.err() };
-}
+// qmpmux as a child process that this one does not wait for: the proxies under test live in this one.
+const run = (...args: string[]) => runQmpmux(args);
+const runWith = (env: Record<string, string>, ...args: string[]) => runQmpmux(args, { env });
 describe('qmpmux fleet', () => {
   let nats: TestNats;
   const qemus: TestQemu[] = [];
@@ -115,13 +89,13 @@ describe('qmpmux fleet', () => {
   });
 
   it('events --follow prints the stored events, then new ones as they come, until Ctrl-C', async () => {
-    const f = start(['fleet', 'events', '--follow', '--vm', 'vm1', '--nats', nats.url]);
+    const f = await spawnQmpmux(['fleet', 'events', '--follow', '--vm', 'vm1', '--nats', nats.url]);
     await until(() => f.out().trim().split('\n').length === 2, 'the stored vm1 events');
     await toggle(muxes[0]!, 1);
     await toggle(muxes[1]!, 1); // not printed: --vm vm1
     await until(() => f.out().trim().split('\n').length === 4, 'the new vm1 events');
-    f.kill('SIGINT');
-    assert.equal(await f.code, 0);
+    f.child.kill('SIGINT');
+    assert.equal(await f.exited, 0);
     assert.deepEqual(f.out().trim().split('\n').map((l) => /"event": "(\w+)"/.exec(l)![1]), ['STOP', 'RESUME', 'STOP', 'RESUME']);
     assert.ok(f.out().split('\n').filter(Boolean).every((l) => l.startsWith('vm1: ')));
   });
@@ -150,15 +124,15 @@ describe('qmpmux fleet', () => {
   });
 
   it('events --follow keeps going across a restart of nats-server', async () => {
-    const f = start(['fleet', 'events', '--follow', '--vm', 'vm2', '--event', 'STOP', '--nats', nats.url]);
+    const f = await spawnQmpmux(['fleet', 'events', '--follow', '--vm', 'vm2', '--event', 'STOP', '--nats', nats.url]);
     const lines = () => f.out().split('\n').filter(Boolean).length;
     await until(() => lines() === 2, 'the stored vm2 STOP events');
     await nats.kill9();
     await nats.restart();
     await toggle(muxes[1]!, 1);
     await until(() => lines() === 3, 'a STOP after the restart', 30_000);
-    f.kill('SIGINT');
-    assert.equal(await f.code, 0);
+    f.child.kill('SIGINT');
+    assert.equal(await f.exited, 0);
   });
 });
 

@@ -4,17 +4,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
-import { startNats, startQemu, until, type TestNats, type TestQemu } from '@qmpmux/e2e';
+import { spawnQmpmux, startNats, startQemu, until, type QmpmuxProcess, type TestNats, type TestQemu } from '@qmpmux/e2e';
 import { Fleet, type FleetMessage } from '@qmpmux/plugin-nats';
-
-const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/qmpmux.mjs');
 
 describe('qmpmux serve with the nats plugin, killed with -9', () => {
   let nats: TestNats;
@@ -23,22 +19,15 @@ describe('qmpmux serve with the nats plugin, killed with -9', () => {
   let dir: string;
   let sock: string;
   let cfg: string;
-  let serve: ChildProcess | undefined;
+  let serve: QmpmuxProcess | undefined;
   let produced = 0;
 
   const launch = async () => {
     rmSync(sock, { force: true });
-    const p = spawn(process.execPath, [BIN, 'serve', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, QMPMUX_WARMUP: '0' } });
-    let log = '';
-    p.stderr!.on('data', (d) => (log += d));
-    await until(() => existsSync(sock) && /connected to NATS/.test(log), `qmpmux serve up; log: ${log}`);
-    serve = p;
+    serve = await spawnQmpmux(['serve', '--config', cfg], { ready: (log) => existsSync(sock) && /connected to NATS/.test(log), env: { QMPMUX_WARMUP: '0' } });
   };
   const kill9 = async () => {
-    const p = serve!;
-    const exited = new Promise((r) => p.once('exit', r));
-    p.kill('SIGKILL');
-    await exited;
+    await serve!.stop('SIGKILL');
     serve = undefined;
   };
   const toggle = async (n: number) => {

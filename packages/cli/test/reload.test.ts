@@ -1,22 +1,16 @@
 /** `qmpmux serve` reloading its configuration on SIGHUP, with a client connected throughout. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
 import { QmpClient, QmpError } from '@qmpmux/client';
-import { startQemu, type TestQemu } from '@qmpmux/e2e';
-
-const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/qmpmux.mjs');
+import { spawnQmpmux, startQemu, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
 
 describe('SIGHUP reload', () => {
   let dir: string;
   let qemu: TestQemu;
-  let child: ChildProcess;
-  let stderr = '';
+  let serve: QmpmuxProcess;
   let file: string;
   let sock: string;
 
@@ -26,15 +20,9 @@ describe('SIGHUP reload', () => {
 
   /** Send SIGHUP and wait for the log line that reports the outcome. */
   const hup = async (): Promise<string> => {
-    const from = stderr.length;
-    child.kill('SIGHUP');
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const m = /qmpmux (?:info|error) \[qmpmux\] SIGHUP: [^\n]*\n/.exec(stderr.slice(from));
-      if (m) return m[0];
-      if (Date.now() > deadline) throw new Error(`no reload report; stderr: ${stderr.slice(from)}`);
-      await sleep(20);
-    }
+    const from = serve.log().length;
+    serve.child.kill('SIGHUP');
+    return (await serve.waitForLog(/qmpmux (?:info|error) \[qmpmux\] SIGHUP: [^\n]*\n/, { from }))[0];
   };
   const refused = (command: string, principal: string) => (e: unknown) => e instanceof QmpError && e.desc === `qmpmux: command '${command}' is not permitted for principal '${principal}'`;
 
@@ -44,21 +32,10 @@ describe('SIGHUP reload', () => {
     sock = join(dir, 'mux.sock');
     qemu = await startQemu();
     config(rootIs('root', 'read-only'));
-    child = spawn(process.execPath, [BIN, 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr!.on('data', (d) => (stderr += d));
-    const deadline = Date.now() + 20_000;
-    while (!/\[qmpmux\] upstream /.test(stderr)) {
-      if (child.exitCode !== null) throw new Error(`qmpmux exited: ${stderr}`);
-      if (Date.now() > deadline) throw new Error(`qmpmux did not start: ${stderr}`);
-      await sleep(20);
-    }
+    serve = await spawnQmpmux(['serve', '--config', file], { ready: /\[qmpmux\] upstream / });
   });
   after(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await serve?.stop('SIGTERM');
     await qemu?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -104,8 +81,8 @@ describe('SIGHUP reload', () => {
 
   it('changes that need a restart are named', async () => {
     config(rootIs('late', 'full'), { limits: { maxClients: 3 } });
-    const from = stderr.length;
+    const from = serve.log().length;
     assert.match(await hup(), /configuration reloaded/);
-    assert.match(stderr.slice(from), /SIGHUP: changes to limits take effect only after a restart/);
+    assert.match(serve.log().slice(from), /SIGHUP: changes to limits take effect only after a restart/);
   });
 });

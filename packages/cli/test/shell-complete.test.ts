@@ -1,8 +1,8 @@
 /** The shell's Tab completion (complete.ts), on the schema of a real QEMU asked through qmpmux. */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { QmpClient } from '@qmpmux/client';
-import { startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+import { useProxy } from '@qmpmux/e2e';
 import { Completer } from '../src/complete.ts';
 import { completeCommand } from '../src/shell.ts';
 
@@ -19,21 +19,14 @@ describe('shell Tab completion', () => {
 });
 
 describe('shell Tab completion from query-commands and query-qmp-schema (QEMU behind qmpmux)', () => {
-  let qemu: TestQemu;
-  let mux: TestProxy;
   const c = new Completer();
   const words = (line: string, tx = false) => c.complete(line, tx)[0];
 
+  const { mux } = useProxy({ tcp: false });
   before(async () => {
-    qemu = await startQemu();
-    mux = await startProxy(qemu.address, { tcp: false });
     const qmp = await QmpClient.connect(mux.unix);
     await c.load(qmp);
     qmp.close();
-  });
-  after(async () => {
-    await mux?.stop();
-    await qemu?.stop();
   });
 
   it('command names, and transaction( since this principal may run transaction', () => {

@@ -5,13 +5,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QmpClient } from '@qmpmux/client';
-import { startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2e';
-import { BIN, runCli, STACK_LINE } from './run-cli.ts';
+import { runQmpmux, spawnQmpmux, startProxy, startQemu, STACK_LINE, type TestProxy, type TestQemu } from '@qmpmux/e2e';
 
 const lines = (s: string) => s.split('\n').filter(Boolean);
 
@@ -20,7 +18,7 @@ describe('qmpmux shell from a pipe', () => {
   let mux: TestProxy;
   let other: QmpClient;
   const dir = mkdtempSync(join(tmpdir(), 'qmpmux-pipe-'));
-  const shell = (input: string, ...flags: string[]) => runCli(['shell', ...flags, mux.unix], input);
+  const shell = (input: string, ...flags: string[]) => runQmpmux(['shell', ...flags, mux.unix], { input });
 
   before(async () => {
     qemu = await startQemu({ args: ['-name', 'vm-pipe'] });
@@ -180,17 +178,11 @@ describe('qmpmux shell from a pipe', () => {
     const q = await startQemu();
     const m = await startProxy(q.address, { tcp: false });
     try {
-      const p = spawn(process.execPath, [BIN, 'shell', m.unix], { stdio: ['pipe', 'pipe', 'pipe'] });
-      setTimeout(() => p.kill('SIGKILL'), 30_000).unref(); // a guard: the test then fails, not hangs
-      let out = '';
-      let err = '';
-      p.stdout.on('data', (d) => (out += d));
-      p.stderr.on('data', (d) => (err += d));
-      p.stdin.write('quit\n'); // and stdin stays open
-      const code = await new Promise((r) => p.once('exit', (c) => r(c)));
-      assert.equal(code, 1);
-      assert.deepEqual(lines(out).map((l) => l.replace(/"seconds": \d+, "microseconds": \d+/, 'T')), ['{"timestamp": {T}, "event": "SHUTDOWN", "data": {"guest": false, "reason": "host-qmp-quit"}}', '{"return": {}}']);
-      assert.equal(err, `qmpmux shell: connection to ${m.unix} closed\n`);
+      const p = await spawnQmpmux(['shell', m.unix], { stdin: 'pipe', killAfterMs: 30_000 });
+      p.child.stdin!.write('quit\n'); // and stdin stays open
+      assert.equal(await p.exited, 1);
+      assert.deepEqual(lines(p.out()).map((l) => l.replace(/"seconds": \d+, "microseconds": \d+/, 'T')), ['{"timestamp": {T}, "event": "SHUTDOWN", "data": {"guest": false, "reason": "host-qmp-quit"}}', '{"return": {}}']);
+      assert.equal(p.log(), `qmpmux shell: connection to ${m.unix} closed\n`);
     } finally {
       await m.stop();
       await q.stop();
@@ -198,23 +190,20 @@ describe('qmpmux shell from a pipe', () => {
   });
 
   it('a reader that goes away (| head -1) ends the shell quietly, with the status of SIGPIPE', async () => {
-    const p = spawn(process.execPath, [BIN, 'shell', mux.unix], { stdio: ['pipe', 'pipe', 'pipe'] });
-    setTimeout(() => p.kill('SIGKILL'), 30_000).unref(); // a guard: the test then fails, not hangs
-    let err = '';
-    p.stderr.on('data', (d) => (err += d));
-    p.stdin.write('query-name\n'.repeat(200));
-    await new Promise((r) => p.stdout.once('data', r));
-    p.stdout.destroy();
-    p.stdin.write('query-name\n'.repeat(200));
-    p.stdin.end();
-    const code = await new Promise((r) => p.once('exit', (c) => r(c)));
-    assert.equal(code, 141);
-    assert.doesNotMatch(err, STACK_LINE);
-    assert.equal(err, '');
+    const p = await spawnQmpmux(['shell', mux.unix], { stdin: 'pipe', killAfterMs: 30_000 });
+    const { stdin, stdout } = p.child;
+    stdin!.write('query-name\n'.repeat(200));
+    await new Promise((r) => stdout!.once('data', r));
+    stdout!.destroy();
+    stdin!.write('query-name\n'.repeat(200));
+    stdin!.end();
+    assert.equal(await p.exited, 141);
+    assert.doesNotMatch(p.log(), STACK_LINE);
+    assert.equal(p.log(), '');
   });
 
   it('cannot connect: one line, exit 1', async () => {
-    const r = await runCli(['shell', `unix:${join(dir, 'nobody-here.sock')}`]);
+    const r = await runQmpmux(['shell', `unix:${join(dir, 'nobody-here.sock')}`]);
     assert.equal(r.code, 1);
     assert.match(r.err, /^qmpmux shell: cannot connect to unix:\S+nobody-here\.sock: .*ENOENT.*\n$/);
   });

@@ -7,14 +7,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { QmpClient } from '@qmpmux/client';
 import { policyPlugin } from '@qmpmux/plugin-policy';
-import { startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+import { QMPMUX_BIN, startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2e';
 import { spawnPty, type PtyProcess } from './pty.ts';
 
-const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/qmpmux.mjs');
 const NAME_REPLY = '{"return": {"name": "vm-tty"}}';
 const PROMPT = /^\(QEMU\)$/; // rows are read with trailing blanks trimmed
 
@@ -27,7 +25,7 @@ describe('qmpmux shell on a terminal', () => {
 
   /** A shell on a fresh pty, its history in this test's directory; resolves at its first prompt. */
   async function shell(...args: string[]): Promise<PtyProcess> {
-    const p = spawnPty([process.execPath, BIN, 'shell', '--history', join(dir, 'history'), ...args], { ...process.env, QMPMUX_DEBUG: '' });
+    const p = spawnPty([process.execPath, QMPMUX_BIN, 'shell', '--history', join(dir, 'history'), ...args], { ...process.env, QMPMUX_DEBUG: '' });
     running.push(p);
     await p.waitForRow(/^\((QEMU|HMP)\)$/);
     return p;

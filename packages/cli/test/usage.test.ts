@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { QMPMUX_BIN } from '@qmpmux/e2e';
 import { COMMANDS } from '../src/main.ts';
 
-const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/qmpmux.mjs');
-const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 20_000, input: '' });
+// Many short runs, one after another: spawnSync keeps these tests plain.
+const run = (...args: string[]) => spawnSync(process.execPath, [QMPMUX_BIN, ...args], { encoding: 'utf8', timeout: 20_000, input: '' });
 
 describe('qmpmux usage and errors', () => {
   it('--help of qmpmux and of every command: exit 0, a usage text', () => {

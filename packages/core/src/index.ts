@@ -16,7 +16,7 @@ export { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts
 export * as validate from './validate.ts';
 export * from './types.ts';
 export { ownCommand, answer, type OwnCommand, type OwnType, type OwnMembers, type OwnBuiltinType, type OwnAnswer, type ArgsOf } from './own-command.ts';
-export type { UpstreamState } from './upstream.ts';
+export type { UpstreamState } from './upstream-state.ts';
 export { peerRecord, PEER_RECORD_TYPE, type PeerRecord } from './peer-record.ts';
 export { NO_OBSERVER, NO_METRICS, DISCONNECT_REASONS, type Observer, type ProxyGauges, type ReplySource, type ReplyOutcome, type DisconnectReason, type PluginCounter, type PluginMetrics } from './observe.ts';
 export { CACHED_QUERIES, SINGLE_FLIGHT_QUERIES } from './query-cache.ts';

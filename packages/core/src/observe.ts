@@ -14,7 +14,7 @@
  *  - counter: a plugin's own counter (PluginContext.metrics), asked for once, at the plugin's creation.
  * Gauges (fds held, queue depths) are read when scraped, through `Proxy.gauges()`.
  */
-import type { UpstreamState } from './upstream.ts';
+import type { UpstreamState } from './upstream-state.ts';
 
 export type ReplySource = 'qemu' | 'plugin' | 'qmpmux' | 'cache';
 export type ReplyOutcome = 'ok' | 'error';

@@ -11,7 +11,7 @@
  */
 import { qdictOrder, type JsonPlain } from '@qmpmux/protocol';
 import { refuse, type Refusal } from './errors.ts';
-import type { CommandContext } from './types.ts';
+import type { CommandContext } from './hook-context.ts';
 
 /** QAPI builtin type names a declaration may use (integer widths and `size` are all `int` in introspection). */
 export type OwnBuiltinType =

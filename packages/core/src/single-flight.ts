@@ -5,7 +5,13 @@
  * client is ever answered with a reply QEMU produced before that client's request arrived.
  */
 import type { UpstreamReply } from './upstream-message.ts';
-import type { UpstreamRequest } from './upstream.ts';
+
+/** What a flight needs of the first asker's request (an UpstreamRequest): its bytes and its two endings. */
+export interface FlightRequest {
+  build(id: number): Buffer;
+  onReply(reply: UpstreamReply): void;
+  onLost(): void;
+}
 
 export interface Joiner {
   onReply(reply: UpstreamReply): void;
@@ -31,7 +37,7 @@ export class SingleFlight {
   }
 
   /** Wrap the first asker's request: it closes the flight when built, and answers every joiner. */
-  open(key: string, req: UpstreamRequest): UpstreamRequest {
+  open<R extends FlightRequest>(key: string, req: R): R {
     const joiners: Joiner[] = [];
     this.open_.set(key, joiners);
     const close = () => {

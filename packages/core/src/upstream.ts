@@ -2,7 +2,8 @@
  * The link to one QEMU monitor: connect, greeting, negotiation, a version probe, and then a fair,
  * bounded dispatcher for everybody's commands. One instance per QEMU; nothing here is process-wide.
  *
- * States: idle -> connecting -> negotiating -> ready -> (lost) -> connecting … ; closed at shutdown.
+ * States (upstream-state.ts): idle -> connecting -> negotiating -> ready -> (lost) -> connecting … ;
+ * closed at shutdown.
  */
 import { BehaviorSubject, Subject } from 'rxjs';
 import { QmpFramer, serializeQemu, type JsonPlain } from '@qmpmux/protocol';
@@ -16,8 +17,7 @@ import { classifyLine, classifyStructured, type RawEvent, type UpstreamMessage, 
 import { NO_OBSERVER, type Observer } from './observe.ts';
 import { QueryCache } from './query-cache.ts';
 import { SingleFlight, type Joiner } from './single-flight.ts';
-
-export type UpstreamState = 'idle' | 'connecting' | 'negotiating' | 'ready' | 'closed';
+import type { UpstreamState } from './upstream-state.ts';
 
 /** Commands that take the fd pending on the monitor (QEMU's single SCM_RIGHTS slot). */
 /** Size of the rotating upstream id space (ids 0..99: at most two digits on the wire). */

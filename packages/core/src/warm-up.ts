@@ -15,10 +15,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, listen, parseAddress, type Conn } from '@qmpmux/transports';
-import { classifyLine } from './upstream-message.ts';
-import type { Proxy } from './proxy.ts';
+import type { Limits } from './limits.ts';
+import type { Logger } from './log.ts';
 import type { PluginHost } from './plugin-host.ts';
+import type { Session } from './session.ts';
 import type { Plugin } from './types.ts';
+import { classifyLine } from './upstream-message.ts';
+import type { UpstreamLink } from './upstream.ts';
+
+/** What the warm-up needs of the proxy (a Proxy is one): its link, log and limits, and warm-up sessions. */
+export interface WarmUpTarget {
+  readonly link: UpstreamLink;
+  readonly log: Logger;
+  readonly limits: Limits;
+  /** A session for a warm-up connection: not a client, not counted, seen by no plugin (Proxy.warmUpSession). */
+  warmUpSession(conn: Conn): Session;
+}
 
 const COMMANDS = ['query-status', 'query-status', 'query-status', 'query-name', 'query-version'];
 /**
@@ -49,7 +61,7 @@ export function passThroughPlugins(real: PluginHost): Plugin[] {
 }
 
 /** Wait (bounded by upstreamWaitMs) for QEMU, then run `n` commands one after another; never throws. */
-export async function warmUp(proxy: Proxy, n: number, listen: readonly string[]): Promise<void> {
+export async function warmUp(proxy: WarmUpTarget, n: number, listen: readonly string[]): Promise<void> {
   if (!(await upstreamReady(proxy))) return proxy.log.warn('warm-up skipped: QEMU is not ready');
   const kinds = new Set(listen.map((a) => parseAddress(a).kind).filter((k) => k === 'unix' || k === 'tcp'));
   if (!kinds.size) kinds.add('unix');
@@ -66,7 +78,7 @@ export async function warmUp(proxy: Proxy, n: number, listen: readonly string[])
   proxy.log.info(`warm-up: ${done} commands in ${ms.toFixed(0)} ms (through ${[...kinds].join(', ')})`);
 }
 
-function upstreamReady(proxy: Proxy): Promise<boolean> {
+function upstreamReady(proxy: WarmUpTarget): Promise<boolean> {
   const link = proxy.link;
   if (link.state === 'ready') return Promise.resolve(true);
   return new Promise<boolean>((resolve) => {
@@ -84,7 +96,7 @@ function upstreamReady(proxy: Proxy): Promise<boolean> {
 }
 
 /** `n` commands through a private listener of this kind; how many ran. */
-async function through(proxy: Proxy, kind: 'unix' | 'tcp', n: number): Promise<number> {
+async function through(proxy: WarmUpTarget, kind: 'unix' | 'tcp', n: number): Promise<number> {
   const dir = kind === 'unix' ? mkdtempSync(join(tmpdir(), 'qmpmux-warm-up-')) : undefined;
   const listener = await listen(dir ? `unix:${join(dir, 'w.sock')}` : 'tcp:127.0.0.1:0', (conn) => {
     const session = proxy.warmUpSession(conn);
@@ -104,7 +116,7 @@ async function through(proxy: Proxy, kind: 'unix' | 'tcp', n: number): Promise<n
 }
 
 /** One warm-up client: `n` commands, one after another; how many ran. */
-async function session(proxy: Proxy, address: string, n: number, first: number): Promise<number> {
+async function session(proxy: WarmUpTarget, address: string, n: number, first: number): Promise<number> {
   let client: Conn | undefined;
   let ran = 0;
   try {

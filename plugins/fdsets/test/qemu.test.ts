@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient, QmpError } from '@qmpmux/client';
 import { closeFd, pipe, socketpair } from '@qmpmux/unixfd';
-import { fdPassingCycles, openFdCount, startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+import { fdPassingCycles, openFdCount, startProxy, startQemu, useProxy, type TestProxy, type TestQemu } from '@qmpmux/e2e';
 import { fdIdentity, fdsets, holds, spy, until, type FdsetInfo } from './helpers.ts';
 
 const OWNERS = '__org.qmpmux_query-fd-owners';
@@ -386,19 +386,10 @@ describe('fdsets with a real QEMU', () => {
 });
 
 describe('fdsets with ownFdsetsOnly and allowForeignRemove', () => {
-  let qemu: TestQemu;
-  let mux: TestProxy;
   /** QEMU no longer holds any copy of this pipe. */
   const gone = (p: { id: string }) => !holds(qemu.pid, p.id);
   const plugin = fdsets({ ownFdsetsOnly: true, allowForeignRemove: true });
-  before(async () => {
-    qemu = await startQemu();
-    mux = await startProxy(qemu.address, { plugins: [plugin.spec] });
-  });
-  after(async () => {
-    await mux?.stop();
-    await qemu?.stop();
-  });
+  const { qemu, mux } = useProxy({ plugins: [plugin.spec] });
 
   it("query-fdsets lists only the client's own fds, and only sets holding some; remove-fd of others' fds is allowed", async () => {
     const a = await QmpClient.connect(mux.unix);
@@ -429,17 +420,8 @@ describe('fdsets with ownFdsetsOnly and allowForeignRemove', () => {
 });
 
 describe('fdsets when the link to QEMU drops and comes back', () => {
-  let qemu: TestQemu;
-  let mux: TestProxy;
   const plugin = fdsets();
-  before(async () => {
-    qemu = await startQemu();
-    mux = await startProxy(qemu.address, { plugins: [plugin.spec], limits: { reconnectMinMs: 20, reconnectMaxMs: 100 } });
-  });
-  after(async () => {
-    await mux?.stop();
-    await qemu?.stop();
-  });
+  const { qemu, mux } = useProxy({ plugins: [plugin.spec], limits: { reconnectMinMs: 20, reconnectMaxMs: 100 } });
 
   it("names of clients that left while the link was down are closed once it is back (the same QEMU still held them)", async () => {
     const baseline = openFdCount(qemu.pid);

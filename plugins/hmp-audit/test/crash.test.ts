@@ -3,63 +3,29 @@
  * `qmpmux audit verify` passes and every command whose reply a client received is in the log, with
  * its reply record. Then qmpmux starts again on the same log and continues the chain.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
-import { startQemu, type TestQemu } from '@qmpmux/e2e';
+import { runQmpmux, spawnQmpmux, useQemu, useTempDir, type QmpmuxProcess } from '@qmpmux/e2e';
 import type { AuditRecord } from '@qmpmux/audit-log';
-import { records, tempDir } from './helpers.ts';
+import { records } from './helpers.ts';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const BIN = join(ROOT, 'packages/cli/bin/qmpmux.mjs');
-const tmp = tempDir();
-let qemu: TestQemu;
-before(async () => {
-  qemu = await startQemu();
-});
-after(async () => {
-  await qemu?.stop();
-  tmp.rm();
-});
+const tmp = useTempDir('hmp-audit-');
+const qemu = useQemu();
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout!.on('data', (d) => (stdout += d));
-    p.stderr!.on('data', (d) => (stderr += d));
-    p.on('exit', (code) => res({ code, stdout, stderr }));
-  });
-}
-
-async function serve(dir: string, config: string): Promise<{ proc: ChildProcess; address: string; exited: Promise<unknown> }> {
-  const sock = join(dir, `q-${Date.now()}.sock`);
-  const proc = spawn(process.execPath, [BIN, 'serve', '--upstream', qemu.address, '--listen', `unix:${sock}`, '--config', config, '--log', 'warn'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const exited = new Promise((r) => proc.once('exit', r));
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`qmpmux serve exited with ${proc.exitCode}`);
-    if (existsSync(sock)) {
-      try {
-        const c = await QmpClient.connect(`unix:${sock}`);
-        c.close();
-        break;
-      } catch {
-        /* not yet */
-      }
-    }
-    if (Date.now() > deadline) throw new Error('qmpmux serve did not start in 20 s');
-    await sleep(50);
-  }
-  return { proc, address: `unix:${sock}`, exited };
+/** `qmpmux serve` with this config in front of the test's QEMU, once a client gets through. */
+async function serve(dir: string, config: string): Promise<{ proc: QmpmuxProcess; address: string }> {
+  const address = `unix:${join(dir, `q-${Date.now()}.sock`)}`;
+  const connects = () =>
+    QmpClient.connect(address).then(
+      (c) => (c.close(), true),
+      () => false, // not yet
+    );
+  const proc = await spawnQmpmux(['serve', '--upstream', qemu.address, '--listen', address, '--config', config, '--log', 'warn'], { log: 'inherit', ready: connects });
+  return { proc, address };
 }
 
 const logFiles = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('audit.log') && !f.endsWith('.lock')).map((f) => join(dir, f));
@@ -67,9 +33,9 @@ const logFiles = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('a
 for (const fsync of ['always', 'batch'] as const) {
   describe(`kill -9 during a burst (fsync ${fsync})`, () => {
     it('leaves a log that verifies and holds every command a client got a reply to', async () => {
-      const dir = join(tmp.dir, fsync);
+      const dir = join(tmp, fsync);
       const logDir = join(dir, 'log');
-      const config = join(tmp.dir, `${fsync}.json`);
+      const config = join(tmp, `${fsync}.json`);
       // Small segments: the burst rotates a few times, so the crash can land near a rotation too.
       writeFileSync(config, JSON.stringify({ plugins: [{ name: 'hmp-audit', options: { path: join(logDir, 'audit.log'), fsync, rotate: { maxBytes: 64 * 1024 } } }] }));
       const { mkdirSync } = await import('node:fs');
@@ -95,15 +61,14 @@ for (const fsync of ['always', 'batch'] as const) {
         }
       });
       while (received.size < 600) await sleep(5);
-      srv.proc.kill('SIGKILL');
-      await srv.exited;
+      await srv.proc.stop('SIGKILL');
       await Promise.all(loops);
       assert.ok(sent > received.size, 'commands were in flight when qmpmux died');
 
       const files = logFiles(logDir);
-      const verify = await run(['audit', 'verify', ...files]);
-      assert.equal(verify.code, 0, verify.stdout + verify.stderr);
-      assert.match(verify.stdout, /^ok: \d+ record\(s\)/);
+      const verify = await runQmpmux(['audit', 'verify', ...files]);
+      assert.equal(verify.code, 0, verify.out + verify.err);
+      assert.match(verify.out, /^ok: \d+ record\(s\)/);
 
       const all: AuditRecord[] = files.flatMap(records);
       const cmds = all.filter((r) => r.type === 'command');
@@ -129,11 +94,10 @@ for (const fsync of ['always', 'batch'] as const) {
       const c = await QmpClient.connect(again.address);
       assert.equal(await c.execute('human-monitor-command', { 'command-line': 'info status' }), 'VM status: running\r\n');
       c.close();
-      again.proc.kill('SIGTERM');
-      await again.exited;
+      await again.proc.stop('SIGTERM');
       const files2 = logFiles(logDir);
-      const verify2 = await run(['audit', 'verify', ...files2]);
-      assert.equal(verify2.code, 0, verify2.stdout + verify2.stderr);
+      const verify2 = await runQmpmux(['audit', 'verify', ...files2]);
+      assert.equal(verify2.code, 0, verify2.out + verify2.err);
       const after = files2.flatMap(records);
       const starts = after.filter((r) => r.type === 'start');
       assert.equal(starts.length, 2, 'one start record per qmpmux run');

@@ -1,8 +1,4 @@
 /** Shared bits of the hmp-audit plugin's tests. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import { NO_OBSERVER, type Observer } from '@qmpmux/core';
 
 export { readRecords as records } from '@qmpmux/audit-log';
@@ -20,9 +16,4 @@ export function countingObserver(): { observer: Observer; counts: Record<string,
     }),
   };
   return { observer, counts };
-}
-
-export function tempDir(prefix = 'hmp-audit-'): { dir: string; rm(): void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, rm: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -6,23 +6,16 @@ import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 
 import { join } from 'node:path';
 import { QmpClient, QmpError } from '@qmpmux/client';
 import type { PluginDefinition, PluginSpec } from '@qmpmux/core';
-import { startProxy, startQemu, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+import { startProxy, useQemu, useTempDir, type TestProxy } from '@qmpmux/e2e';
 import { verifyFiles, type AuditRecord } from '@qmpmux/audit-log';
 import { hmpAuditPlugin } from '../src/index.ts';
-import { countingObserver, records, tempDir } from './helpers.ts';
+import { countingObserver, records } from './helpers.ts';
 
-const tmp = tempDir();
-let qemu: TestQemu;
-before(async () => {
-  qemu = await startQemu();
-});
-after(async () => {
-  await qemu?.stop();
-  tmp.rm();
-});
+const tmp = useTempDir('hmp-audit-');
+const qemu = useQemu();
 
 let n = 0;
-const logPath = () => join(tmp.dir, `${n++}`, 'audit.log');
+const logPath = () => join(tmp, `${n++}`, 'audit.log');
 const audit = (options: Record<string, unknown>): PluginSpec => ({ definition: hmpAuditPlugin, options });
 const hmp = (c: QmpClient, line: string) => c.execute<string>('human-monitor-command', { 'command-line': line });
 
@@ -229,7 +222,7 @@ describe('auditAllQmp and redaction', () => {
 });
 
 describe('a full disk with failClosed', () => {
-  const mnt = join(tmp.dir, 'tiny');
+  const mnt = join(tmp, 'tiny');
   let mounted = false;
   let mux: TestProxy | undefined;
   before(() => {

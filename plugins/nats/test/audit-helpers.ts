@@ -1,7 +1,5 @@
 /** Shared bits of the audit shipping tests: a real hmp-audit log in front of a real QEMU, a real nats-server, reading both back. */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -10,11 +8,6 @@ import type { PluginSpec } from '@qmpmux/core';
 import { until } from '@qmpmux/e2e';
 import { hmpAuditPlugin } from '@qmpmux/plugin-hmp-audit';
 import { QmpClient } from '@qmpmux/client';
-
-export function tempDir(prefix = 'qmpmux-nats-audit-'): { dir: string; rm(): void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, rm: () => rmSync(dir, { recursive: true, force: true }) };
-}
 
 /** Until the connection is up again after an outage (a request made before that is dropped on reconnect). */
 export async function reconnected(nc: NatsConnection): Promise<void> {

@@ -14,15 +14,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { AuditWriter, encodeHashed, encodeRecord, Hasher, recordValue, type WriterOptions } from '@qmpmux/audit-log';
-import { startNats, type TestNats } from '@qmpmux/e2e';
+import { startNats, useTempDir, type TestNats } from '@qmpmux/e2e';
 import { AckPublisher, PublishRefused } from '../src/audit-publish.ts';
 import { startAuditShipper, type AuditShipperOptions } from '../src/audit-shipper.ts';
 import { verifyAuditStream } from '../src/audit-verify.ts';
-import { countOnSubject, localRecords, sameAsLog, streamMessages, tempDir } from './audit-helpers.ts';
+import { countOnSubject, localRecords, sameAsLog, streamMessages } from './audit-helpers.ts';
 import { captureLog, natsClient, until } from './helpers.ts';
 
 const STREAM = 'QMPMUX_AUDIT';
-const tmp = tempDir();
+const tmp = useTempDir('qmpmux-nats-audit-');
 let nats: TestNats;
 let nc: NatsConnection;
 before(async () => {
@@ -32,14 +32,13 @@ before(async () => {
 after(async () => {
   await nc?.close();
   await nats?.stop();
-  tmp.rm();
 });
 
 let n = 0;
 /** A fresh VM name and log path per test: one subject each in the shared stream. */
 function fresh(): { vm: string; path: string; subject: string } {
   const vm = `edge${n++}`;
-  return { vm, path: join(tmp.dir, vm, 'audit.log'), subject: `qmpmux.${vm}.audit` };
+  return { vm, path: join(tmp, vm, 'audit.log'), subject: `qmpmux.${vm}.audit` };
 }
 
 function writer(path: string, over: Partial<WriterOptions> = {}): AuditWriter {
@@ -138,7 +137,7 @@ describe('the shipper on the log’s edge cases', () => {
     const a = ship(vm, path);
     await until(() => a.shipper.lastShippedSeq === 4, 'all shipped');
     await a.shipper.stop();
-    const other = join(tmp.dir, `${vm}-other`, 'audit.log');
+    const other = join(tmp, `${vm}-other`, 'audit.log');
     const w2 = writer(other);
     append(w2, 2, { other: true });
     await w2.close();
@@ -209,7 +208,7 @@ describe('the shipper on the log’s edge cases', () => {
     const w = writer(a.path);
     append(w, 20);
     await w.close();
-    mkdirSync(join(tmp.dir, b.vm), { recursive: true });
+    mkdirSync(join(tmp, b.vm), { recursive: true });
     copyFileSync(a.path, b.path);
     const shippers = [ship(a.vm, a.path), ship(b.vm, b.path)];
     try {
@@ -259,7 +258,7 @@ describe('the shipper on the log’s edge cases', () => {
 
   it('skips a record bigger than maxRecordBytes with an error, ships the ones after it; verify names the missing seq', async () => {
     const { vm, path } = fresh();
-    mkdirSync(join(tmp.dir, vm), { recursive: true });
+    mkdirSync(join(tmp, vm), { recursive: true });
     const w = writer(path);
     append(w, 2);
     append(w, 1, { blob: 'x'.repeat(20_000) }); // seq 4

@@ -6,47 +6,35 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { startNats, startQemu, type TestNats, type TestQemu } from '@qmpmux/e2e';
-import { countOnSubject, localRecords, sameAsLog, streamMessages, tempDir, traffic } from './audit-helpers.ts';
+import { spawnQmpmux, startNats, useQemu, useTempDir, type QmpmuxProcess, type TestNats } from '@qmpmux/e2e';
+import { countOnSubject, localRecords, sameAsLog, streamMessages, traffic } from './audit-helpers.ts';
 import { natsClient, until } from './helpers.ts';
 
-const BIN = join(resolve(import.meta.dirname, '../../..'), 'packages/cli/bin/qmpmux.mjs');
 const SUBJECT = 'qmpmux.vm1.audit';
-const tmp = tempDir();
-let qemu: TestQemu;
+const tmp = useTempDir('qmpmux-nats-audit-');
+const qemu = useQemu();
 let nats: TestNats;
 let nc: NatsConnection;
-let serve: { proc: ChildProcess; exited: Promise<unknown> } | undefined;
-const sock = join(tmp.dir, 'vm1.sock');
-const logPath = join(tmp.dir, 'log', 'audit.log');
-const config = join(tmp.dir, 'qmpmux.json');
+let serve: QmpmuxProcess | undefined;
+const sock = join(tmp, 'vm1.sock');
+const logPath = join(tmp, 'log', 'audit.log');
+const config = join(tmp, 'qmpmux.json');
 
 async function launch(): Promise<void> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, QMPMUX_WARMUP: '0' } });
-  const exited = new Promise((r) => proc.once('exit', r));
-  let log = '';
-  proc.stderr!.on('data', (d) => (log += d));
-  await until(() => existsSync(sock) && /connected to NATS/.test(log), 'qmpmux serve up').catch((e: Error) => {
-    proc.kill('SIGKILL');
-    throw new Error(`${e.message}; its log: ${log}`);
-  });
-  serve = { proc, exited };
+  serve = await spawnQmpmux(['serve', '--config', config], { ready: (log) => existsSync(sock) && /connected to NATS/.test(log), env: { QMPMUX_WARMUP: '0' } });
 }
 
 async function kill(signal: NodeJS.Signals): Promise<void> {
-  serve!.proc.kill(signal);
-  await serve!.exited;
+  await serve!.stop(signal);
   serve = undefined;
 }
 
 before(async () => {
-  qemu = await startQemu();
   nats = await startNats();
   nc = await natsClient(nats.url);
   writeFileSync(
@@ -68,8 +56,6 @@ after(async () => {
   if (serve) await kill('SIGKILL');
   await nc?.close();
   await nats?.stop();
-  await qemu?.stop();
-  tmp.rm();
 });
 
 describe('kill -9 of qmpmux while it ships the audit log', () => {

@@ -4,32 +4,25 @@
  * log's line; NATS down at start; kill -9 of nats-server mid-stream; kill -9 of the shipping process;
  * rotation while shipping; a log that does not exist yet. kill -9 of qmpmux: audit-serve.test.ts.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { listSegments } from '@qmpmux/audit-log';
 import { QmpClient } from '@qmpmux/client';
-import { startNats, startProxy, startQemu, type TestNats, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+import { startNats, startProxy, useQemu, useTempDir, type TestNats, type TestProxy } from '@qmpmux/e2e';
 import { startAuditShipper, type AuditShipper } from '../src/audit-shipper.ts';
-import { auditPlugin, countOnSubject, hmp, localRecords, reconnected, sameAsLog, streamMessages, tempDir, traffic } from './audit-helpers.ts';
+import { auditPlugin, countOnSubject, hmp, localRecords, reconnected, sameAsLog, streamMessages, traffic } from './audit-helpers.ts';
 import { captureLog, natsClient, until } from './helpers.ts';
 
 const STREAM = 'QMPMUX_AUDIT';
 const SUBJECT = 'qmpmux.vm1.audit';
-const tmp = tempDir();
-let qemu: TestQemu;
-before(async () => {
-  qemu = await startQemu();
-});
-after(async () => {
-  await qemu?.stop();
-  tmp.rm();
-});
+const tmp = useTempDir('qmpmux-nats-audit-');
+const qemu = useQemu();
 
 let n = 0;
-const logPath = () => join(tmp.dir, `${n++}`, 'audit.log');
+const logPath = () => join(tmp, `${n++}`, 'audit.log');
 
 /** One test's world: a nats-server, a connection, a qmpmux with hmp-audit, a shipper; all stopped at the end. */
 class World {

@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { QmpClient } from '@qmpmux/client';
-import { startNats, startProxy, startQemu, type TestNats, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+import { startNats, startProxy, startQemu, useTempDir, type TestNats, type TestProxy, type TestQemu } from '@qmpmux/e2e';
 import { hostname } from 'node:os';
 import { auditThreadShippers } from '../src/audit-thread.ts';
 import { natsPlugin } from '../src/index.ts';
-import { auditPlugin, countOnSubject, hmp, localRecords, sameAsLog, streamMessages, tempDir } from './audit-helpers.ts';
+import { auditPlugin, countOnSubject, hmp, localRecords, sameAsLog, streamMessages } from './audit-helpers.ts';
 import { captureLog, natsClient, until } from './helpers.ts';
 
-const tmp = tempDir();
+const tmp = useTempDir('qmpmux-nats-audit-');
 let nats: TestNats;
 let nc: NatsConnection;
 const qemus: TestQemu[] = [];
@@ -28,13 +28,12 @@ after(async () => {
   await nc?.close();
   await nats?.stop();
   for (const q of qemus) await q.stop();
-  tmp.rm();
 });
 
 describe('audit shipping in the nats plugin', () => {
   it('ships two VMs’ logs from one thread, each on its subject, and the thread ends with the last VM', async () => {
     const vms = ['vmA', 'vmB'];
-    const paths = vms.map((vm) => join(tmp.dir, vm, 'audit.log'));
+    const paths = vms.map((vm) => join(tmp, vm, 'audit.log'));
     const muxes: TestProxy[] = [];
     try {
       for (const [i, vm] of vms.entries()) {

@@ -4,75 +4,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
-import tls from 'node:tls';
 import { QmpClient, QmpError } from '@qmpmux/client';
-import { WsClient, makeTestCa, startProxy, startQemu, type TestCa, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+import { makeTestCa, startProxy, startQemu, useProxy, WsClient, type TestCa, type TestProxy, type TestQemu } from '@qmpmux/e2e';
 import { encodeTokenEntry } from '@qmpmux/transports';
 import { clientsPlugin } from '@qmpmux/plugin-clients';
 import { policyPlugin } from '../src/index.ts';
-import { TestAccounts, UserClient, type TestUser } from './helpers.ts';
-
-/** A QMP conversation over TLS, line by line (QEMU's output is one message per line). */
-class TlsQmp {
-  readonly messages: Record<string, any>[] = [];
-  closed = false;
-  error: Error | undefined;
-  private buf = '';
-  private id = 1;
-  private constructor(readonly sock: tls.TLSSocket) {
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      this.buf += d;
-      let i: number;
-      while ((i = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, i).trim();
-        this.buf = this.buf.slice(i + 1);
-        if (line) this.messages.push(JSON.parse(line));
-      }
-    });
-    sock.on('error', (e) => (this.error = e));
-    sock.on('close', () => (this.closed = true));
-  }
-  static connect(address: string, ca: string, client?: { cert: string; key: string }): TlsQmp {
-    const [, host, port] = /^tls:(.*):(\d+)$/.exec(address)!;
-    return new TlsQmp(
-      tls.connect({ host, port: Number(port), ca: readFileSync(ca), servername: 'localhost', ...(client ? { cert: readFileSync(client.cert), key: readFileSync(client.key) } : {}) }),
-    );
-  }
-  async until(pred: () => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (!pred()) {
-      if (this.closed) throw new Error(`closed while waiting for ${what} (${this.error?.message ?? 'no error'}); got ${JSON.stringify(this.messages)}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-  async execute(command: string): Promise<Record<string, any>> {
-    const id = this.id++;
-    this.sock.write(JSON.stringify({ execute: command, id }));
-    await this.until(() => this.messages.some((m) => m.id === id), command);
-    return this.messages.find((m) => m.id === id)!;
-  }
-  async negotiate(): Promise<void> {
-    await this.until(() => this.messages.length > 0, 'greeting');
-    assert.ok('QMP' in this.messages[0]!, `greeting, got ${JSON.stringify(this.messages[0])}`);
-    assert.deepEqual((await this.execute('qmp_capabilities')).return, {});
-  }
-  /** The connection ends without a greeting (refused in the handshake or by policy). */
-  async refused(): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (!this.closed) {
-      if (Date.now() > deadline) throw new Error('still connected');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-  close(): void {
-    this.sock.end();
-  }
-}
+import { TestAccounts, type TestUser } from './helpers.ts';
+import { TlsQmp, UserClient } from './line-qmp.ts';
 
 const refusal = (why: string) => ({ error: { class: 'GenericError', desc: `qmpmux: connection refused: ${why}` } });
 
@@ -120,7 +61,7 @@ describe('policy over unix sockets, by uid, user and group', { skip: !TestAccoun
   it('a uid that matches no principal is refused before the greeting, with a message naming it', async () => {
     const c = UserClient.start(socket, stranger);
     assert.deepEqual(await c.message(1), refusal(`no principal matches this connection (unix peer uid ${stranger.uid} gid ${stranger.gid})`));
-    await c.exited();
+    await c.ended();
     assert.equal(c.messages.length, 1);
   });
 
@@ -135,7 +76,7 @@ describe('policy over unix sockets, by uid, user and group', { skip: !TestAccoun
     const status = await c.execute('query-status');
     assert.equal(status.return.status, 'running', 'the refused stop never reached QEMU');
     c.close();
-    await c.exited();
+    await c.ended();
   });
 
   it("query-commands lists exactly what the principal may run, qmpmux's own commands included", async () => {
@@ -167,14 +108,14 @@ describe('policy over unix sockets, by uid, user and group', { skip: !TestAccoun
     const names: string[] = (await v.execute('query-commands')).return.map((e: { name: string }) => e.name);
     assert.ok(names.includes('query-status') && !names.includes('quit') && !names.includes('qom-get'), names.join(' '));
     v.close();
-    await v.exited();
+    await v.ended();
     const o = UserClient.start(socket, ops);
     await o.negotiate();
     const schema: { name: string; 'meta-type': string }[] = (await o.execute('query-qmp-schema')).return;
     const commands = schema.filter((e) => e['meta-type'] === 'command').map((e) => e.name);
     assert.ok(commands.includes('stop') && !commands.includes('quit') && !commands.includes('qom-set'), commands.join(' '));
     o.close();
-    await o.exited();
+    await o.ended();
   });
 
   it('query-qmp-schema shows a principal only the commands it may run (types and events stay)', async () => {
@@ -187,7 +128,7 @@ describe('policy over unix sockets, by uid, user and group', { skip: !TestAccoun
     assert.ok(schema.some((e) => e['meta-type'] === 'event' && e.name === 'STOP'), 'events stay');
     assert.ok(schema.some((e) => e['meta-type'] === 'object'), 'types stay');
     c.close();
-    await c.exited();
+    await c.ended();
 
     const root = await QmpClient.connect(mux.unix);
     const all = (await root.execute<{ name: string; 'meta-type': string }[]>('query-qmp-schema')).filter((e) => e['meta-type'] === 'command').map((e) => e.name);
@@ -204,7 +145,7 @@ describe('policy over unix sockets, by uid, user and group', { skip: !TestAccoun
     assert.deepEqual((await c.execute('cont')).return, {});
     assert.equal((await c.execute('quit')).error.desc, "qmpmux: command 'quit' is not permitted for principal 'operator'");
     c.close();
-    await c.exited();
+    await c.ended();
   });
 
   it('exec-oob commands are checked too', async () => {
@@ -300,7 +241,7 @@ describe('policy over TLS, by client certificate', () => {
     const { tls: addr } = await start(true, principals);
     for (const client of [undefined, certs.forged]) {
       const c = TlsQmp.connect(addr, ca.cert, client);
-      await c.refused();
+      await c.ended();
       assert.equal(c.messages.length, 0, 'no greeting');
     }
   });
@@ -308,14 +249,14 @@ describe('policy over TLS, by client certificate', () => {
   it('without requireClientCert, a client without a certificate reaches the policy and is refused before the greeting', async () => {
     const { tls: addr } = await start(false, principals);
     const c = TlsQmp.connect(addr, ca.cert);
-    await c.refused();
+    await c.ended();
     assert.equal(c.messages.length, 1);
     assert.match(c.messages[0]!.error.desc, /^qmpmux: connection refused: no principal matches this connection \(tls peer 127\.0\.0\.1:\d+, no client certificate\)$/);
     const forged = TlsQmp.connect(addr, ca.cert, certs.forged);
-    await forged.refused();
+    await forged.ended();
     assert.equal(forged.messages.length, 0, 'a certificate that does not verify is refused even when none is required');
     const n = TlsQmp.connect(addr, ca.cert, certs.nobody);
-    await n.refused();
+    await n.ended();
     assert.match(n.messages[0]!.error.desc, /no principal matches this connection \(tls peer [^,]+, certificate CN=nobody\)/);
   });
 
@@ -413,21 +354,12 @@ describe('policy over WebSocket, by bearer token', () => {
 });
 
 describe('policy for virtual clients (ProxyApi.openVirtualClient)', () => {
-  let qemu: TestQemu;
-  let mux: TestProxy;
   const options = (principals: object[]) => ({ principals, unmatched: { principal: 'anyone' } });
   const base = [
     { name: 'fleet', match: [{ uid: 4242424 }], profile: 'read-only' },
     { name: 'anyone', match: [{ uid: 4242425 }], profile: 'full' },
   ];
-  before(async () => {
-    qemu = await startQemu();
-    mux = await startProxy(qemu.address, { plugins: [{ definition: policyPlugin, options: options(base) }] });
-  });
-  after(async () => {
-    await mux?.stop();
-    await qemu?.stop();
-  });
+  const { mux } = useProxy({ plugins: [{ definition: policyPlugin, options: options(base) }] });
   const ask = async (v: { request(b: Buffer): Promise<Buffer> }, s: string) => JSON.parse((await v.request(Buffer.from(s))).toString());
 
   it('is the principal it was opened as: its rules apply, with the policy error for what it may not run', async () => {

@@ -20,16 +20,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { paired, range, sequential, type Percentiles } from './line-client.ts';
+import { env } from './env.ts';
+import { median, paired, range, sequential, type Percentiles } from './line-client.ts';
 import { fanout, pollers, throughput } from './load.ts';
-import { freePort, serve, startQemu, startRelay } from './processes.ts';
+import { freePort } from '@qmpmux/e2e';
+import { serve, startQemu, startRelay } from './processes.ts';
 import { get, scrapeSteadily, sumSeries } from './scrape.ts';
 
-const N = Number(process.env.BENCH_N ?? 5000);
-const WARMUP = Number(process.env.BENCH_WARMUP ?? 5000);
-const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 3);
-const FANOUT = Number(process.env.BENCH_CLIENTS ?? 200);
-const POLL_SECONDS = Number(process.env.BENCH_POLL_SECONDS ?? 3);
+const N = env('BENCH_N', 5000);
+const WARMUP = env('BENCH_WARMUP', 5000);
+const COLD_RUNS = env('BENCH_COLD_RUNS', 3);
+const FANOUT = env('BENCH_CLIENTS', 200);
+const POLL_SECONDS = env('BENCH_POLL_SECONDS', 3);
 const SCHEMA_N = 30;
 
 const f = (x: number) => x.toFixed(1);
@@ -95,7 +97,6 @@ async function main(): Promise<void> {
       bytes = s.bytes();
       scraped.push(sm.p50 / sd.p50);
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     console.log(`(a') /metrics scraped 10x/s (${scrapes} scrapes of ${(bytes / 1024).toFixed(0)} KiB): qmpmux p50 / direct p50 ${range(scraped, 2)} scraped vs ${range(plain, 2)} not | medians' ratio ${(median(scraped) / median(plain)).toFixed(3)}x (target ≤1.03x)`);
 
     const dt = await throughput(direct, 1, 16, N * 4);

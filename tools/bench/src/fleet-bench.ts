@@ -19,13 +19,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { spawnQmpmux, until, type QmpmuxProcess } from '@qmpmux/e2e';
+import { env } from './env.ts';
 import { LineClient, pct } from './line-client.ts';
 import { MiB, ensureNofile, fdCount, rss } from './proc.ts';
 
-const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const VMS = env('BENCH_VMS', 100);
 const N = env('BENCH_N', 2000);
 const WARMUP = env('BENCH_WARMUP', 2000);
@@ -35,8 +35,6 @@ const IDLE = env('BENCH_IDLE_CLIENTS', 10_000);
 const FANOUT = env('BENCH_FANOUT', 1000);
 const FANOUT_RUNS = env('BENCH_FANOUT_RUNS', 20);
 const SETTLE_MS = env('BENCH_SETTLE_MS', 2000);
-const here = resolve(fileURLToPath(import.meta.url), '..');
-const BIN = join(here, '../../../packages/cli/bin/qmpmux.mjs');
 
 ensureNofile(IDLE + FANOUT + 4 * VMS + 1024);
 
@@ -50,20 +48,15 @@ const mib = (b: number) => `${(b / MiB).toFixed(1)} MiB`;
 const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
 const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
 
-async function until(pred: () => boolean, what: string, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await sleep(20);
-  }
-}
+/** How long a wait may take: a hundred QEMUs and qmpmux on two cores take their time. */
+const WAIT_MS = 60_000;
 
 async function startQemus(): Promise<void> {
   for (let i = 1; i <= VMS; i++) {
     const extra = i === 1 ? ['-qmp', `unix:${direct},server=on,wait=off`] : [];
     children.push(spawn('qemu-system-x86_64', ['-M', 'none', '-display', 'none', '-nodefaults', '-name', `vm${i}`, '-qmp', `unix:${qmp(i)},server=on,wait=off`, ...extra], { stdio: 'ignore' }));
   }
-  await until(() => Array.from({ length: VMS }, (_, i) => qmp(i + 1)).every(existsSync), 'QEMUs listening');
+  await until(() => Array.from({ length: VMS }, (_, i) => qmp(i + 1)).every(existsSync), 'QEMUs listening', WAIT_MS);
 }
 
 /** qmpmux serve with a fleet config of VMs 1..n (as its own process). */
@@ -72,11 +65,15 @@ function writeConfig(file: string, n: number, limits: Record<string, number> = {
   writeFileSync(file, JSON.stringify({ vms, log: 'warn', limits: { maxVms: Math.max(VMS, 1) } }));
 }
 const memFile = join(dir, 'memory.json');
-async function startMux(file: string, n: number): Promise<ChildProcess> {
-  const argv = ['--expose-gc', '--require', join(here, 'gc-on-signal.cjs'), BIN, 'serve', '--config', file];
-  const mux = spawn(process.execPath, argv, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, QMPMUX_WARMUP: '0', BENCH_MEM_FILE: memFile } });
-  children.push(mux);
-  await until(() => Array.from({ length: n }, (_, i) => sock(i + 1)).every(existsSync), 'qmpmux listening');
+async function startMux(file: string, n: number): Promise<QmpmuxProcess> {
+  const mux = await spawnQmpmux(['serve', '--config', file], {
+    nodeArgs: ['--expose-gc', '--require', join(import.meta.dirname, 'gc-on-signal.cjs')],
+    env: { QMPMUX_WARMUP: '0', BENCH_MEM_FILE: memFile },
+    log: 'inherit',
+    ready: () => Array.from({ length: n }, (_, i) => sock(i + 1)).every(existsSync),
+    readyMs: WAIT_MS,
+  });
+  children.push(mux.child);
   return mux;
 }
 interface Inside {
@@ -94,7 +91,7 @@ interface Inside {
 async function memory(pid: number): Promise<Inside> {
   rmSync(memFile, { force: true });
   process.kill(pid, 'SIGUSR2');
-  await until(() => existsSync(memFile), 'memory figures');
+  await until(() => existsSync(memFile), 'memory figures', WAIT_MS);
   await sleep(100);
   const m = JSON.parse(readFileSync(memFile, 'utf8')) as NodeJS.MemoryUsage & Inside;
   return { ...m, rss: rss(pid), heap: m.heapUsed + m.external };
@@ -103,12 +100,6 @@ async function memory(pid: number): Promise<Inside> {
 const late = (v: number) => us(Math.max(0, v - 1000));
 const loopOf = (m: Inside) => `loop late p50 ${late(m.loopP50)} p99 ${late(m.loopP99)} max ${late(m.loopMax)}, CPU ${(m.cpuShare * 100).toFixed(0)}%`;
 const mem = (m: { rss: number; heap: number }) => `RSS ${mib(m.rss)} (heap ${mib(m.heap)})`;
-
-async function stopMux(mux: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => mux.once('exit', r));
-  mux.kill('SIGTERM');
-  await exited;
-}
 
 /** Open `n` negotiated clients, `batch` at a time (a unix listen backlog is finite). */
 async function openMany(path: (i: number) => string, n: number, batch = 256): Promise<LineClient[]> {
@@ -192,15 +183,15 @@ async function main(): Promise<void> {
   // ---- one VM, then all: RSS per VM; latency alone vs among idle neighbours ----
   writeConfig(file, 1);
   const mux = await startMux(file, 1);
-  const pid = mux.pid!;
+  const pid = mux.pid;
   const directLat = await latency(direct);
   const alone = await latency(sock(1));
   const idle1 = await openMany(() => sock(1), 1);
   await sleep(SETTLE_MS);
   const m1 = await memory(pid);
   writeConfig(file, VMS);
-  mux.kill('SIGHUP');
-  await until(() => Array.from({ length: VMS }, (_, i) => sock(i + 1)).every(existsSync), 'all VMs listening');
+  mux.child.kill('SIGHUP');
+  await until(() => Array.from({ length: VMS }, (_, i) => sock(i + 1)).every(existsSync), 'all VMs listening', WAIT_MS);
   const idleAll = [...idle1, ...(await openMany((i) => sock(i + 2), VMS - 1))];
   await sleep(SETTLE_MS);
   const mAll = await memory(pid);
@@ -214,11 +205,11 @@ async function main(): Promise<void> {
 
   // ---- noisy neighbour ----
   if (VMS >= 2) {
-    const noise = spawn(process.execPath, [...process.execArgv, join(here, 'fleet-noise.ts'), sock(2), String(NOISY)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const noise = spawn(process.execPath, [...process.execArgv, join(import.meta.dirname, 'fleet-noise.ts'), sock(2), String(NOISY)], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(noise);
     let out = '';
     noise.stdout!.on('data', (d) => (out += d));
-    await until(() => out.includes('ready'), 'noise ready');
+    await until(() => out.includes('ready'), 'noise ready', WAIT_MS);
     await sleep(500);
     const t0 = Date.now();
     await memory(pid);
@@ -227,7 +218,7 @@ async function main(): Promise<void> {
     // The same machine under the same noise, without qmpmux in the path: vm1's direct monitor.
     const noisyDirect = await latency(direct, N, 0);
     noise.kill('SIGTERM');
-    await until(() => out.includes('cycles'), 'noise stopped');
+    await until(() => out.includes('cycles'), 'noise stopped', WAIT_MS);
     const quietDirect = await latency(direct, N, 0);
     const cycles = Number(/cycles (\d+)/.exec(out)![1]);
     const rate = (cycles / ((Date.now() - t0 + 500) / 1000)).toFixed(0);
@@ -242,7 +233,7 @@ async function main(): Promise<void> {
   const last = ch.samples.at(-1)!;
   console.log(`(4) churn                      ${ch.loops} loops in ${CHURN_S} s (${(ch.loops / CHURN_S).toFixed(0)}/s) | fds ${first.fds} → ${last.fds} | RSS after GC ${mib(first.rss)} → ${mib(last.rss)} (${x(last.rss, first.rss)}) | samples ${ch.samples.map((s) => `${s.t.toFixed(0)}s:${s.fds}fd/${(s.rss / MiB).toFixed(0)}M`).join(' ')}`);
   for (const c of idleAll) c.close();
-  await stopMux(mux);
+  await mux.stop();
 
   // ---- one VM, many clients ----
   writeConfig(file, 1, { maxClients: IDLE + FANOUT + 16 });
@@ -250,11 +241,11 @@ async function main(): Promise<void> {
   const trigger = await LineClient.open(direct);
   const base = await openMany(() => sock(1), 1);
   await sleep(SETTLE_MS);
-  const before = await memory(one.pid!);
+  const before = await memory(one.pid);
   const many = await openMany(() => sock(1), IDLE);
   await sleep(SETTLE_MS);
-  const after = await memory(one.pid!);
-  console.log(`(5) ${IDLE} idle clients on one VM  ${mem(before)} → ${mem(after)} | per client: RSS ${kib((after.rss - before.rss) / IDLE)}, heap ${kib((after.heap - before.heap) / IDLE)} (target ≤ 64 KiB) | qmpmux fds ${fdCount(one.pid!)}`);
+  const after = await memory(one.pid);
+  console.log(`(5) ${IDLE} idle clients on one VM  ${mem(before)} → ${mem(after)} | per client: RSS ${kib((after.rss - before.rss) / IDLE)}, heap ${kib((after.heap - before.heap) / IDLE)} (target ≤ 64 KiB) | qmpmux fds ${fdCount(one.pid)}`);
   for (const c of many.splice(FANOUT)) c.close();
   await sleep(SETTLE_MS);
   const runs = await fanout(many, trigger, FANOUT_RUNS);
@@ -266,7 +257,7 @@ async function main(): Promise<void> {
   const median = sorted[Math.floor(sorted.length / 2)] ?? runs[0]!;
   console.log(`(6) STOP to the last of ${FANOUT}     cold (first run) ${us(runs[0]!)} | warm median of ${sorted.length} ${us(median)} (target ≤ 20 ms) | direct QEMU, its one client ${us(directMedian)} | ratio ${x(median, directMedian)}`);
   for (const c of [...many, ...base, trigger, via]) c.close();
-  await stopMux(one);
+  await one.stop();
 }
 
 try {

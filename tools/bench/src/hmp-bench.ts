@@ -10,13 +10,15 @@
  * configurations so drift hits all alike; the median round is printed. The log goes to --dir (default:
  * the OS temp dir): fsync costs depend on the file system under it.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { startQemu } from '@qmpmux/e2e';
+import { median } from './line-client.ts';
+import { cpuMs } from './proc.ts';
+import { serveChild } from './processes.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -29,8 +31,6 @@ const CLIENTS = opt('clients', '1,8').split(',').map(Number);
 /** Warm-up before counting: qmpmux is a long-running sidecar; V8 compiles its hot path in the first seconds. */
 const WARMUP_S = Number(opt('warmup', '3'));
 const BASE = opt('dir', tmpdir());
-const ROOT = resolve(import.meta.dirname, '../../..');
-const BIN = join(ROOT, 'packages/cli/bin/qmpmux.mjs');
 
 type Config = { name: string; audit?: Record<string, unknown> };
 const CONFIGS: Config[] = [
@@ -44,32 +44,15 @@ const dir = mkdtempSync(join(BASE, 'hmp-bench-'));
 const qemu = await startQemu();
 
 async function serve(cfg: Config, round: number): Promise<{ address: string; stop(): Promise<void>; logBytes(): number; cpuMs(): number }> {
-  const sock = join(dir, `${cfg.name}-${round}.sock`);
-  const logPath = join(dir, `${cfg.name}-${round}`, 'audit.log');
-  const config = join(dir, `${cfg.name}-${round}.json`);
-  writeFileSync(config, JSON.stringify({ plugins: cfg.audit ? [{ name: 'hmp-audit', options: { path: logPath, rotate: { maxBytes: 0 }, ...cfg.audit } }] : [] }));
-  const proc = spawn(process.execPath, [BIN, 'serve', '--upstream', qemu.address, '--listen', `unix:${sock}`, '--config', config, '--log', 'warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-  const exited = new Promise((r) => proc.once('exit', r));
-  while (!existsSync(sock)) {
-    if (proc.exitCode !== null) throw new Error('qmpmux serve exited');
-    await sleep(50);
-  }
-  await sleep(200); // connected upstream
+  const name = `${cfg.name}-${round}`;
+  const logPath = join(dir, name, 'audit.log');
+  const s = await serveChild(dir, name, qemu.address, { plugins: cfg.audit ? [{ name: 'hmp-audit', options: { path: logPath, rotate: { maxBytes: 0 }, ...cfg.audit } }] : [] });
   return {
-    address: `unix:${sock}`,
-    async stop() {
-      proc.kill('SIGTERM');
-      await exited;
-    },
+    address: `unix:${s.socket}`,
+    stop: s.stop,
     logBytes: () => (cfg.audit && existsSync(logPath) ? statSync(logPath).size : 0),
-    cpuMs: () => procCpuMs(proc.pid!),
+    cpuMs: () => cpuMs(s.pid),
   };
-}
-
-/** User + system CPU time of a process (Linux /proc; clock ticks of 10 ms). */
-function procCpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
 }
 
 async function measure(address: string, clients: number, cpuMs: () => number): Promise<{ ops: number; cpuUsPerOp: number }> {
@@ -121,7 +104,6 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(`HMP 'info status' through qmpmux serve, ${SECONDS} s x ${ROUNDS} rounds (median), log under ${BASE}`);
 console.log(`node ${process.version}, ~${Math.round(bytesPerCommand)} log bytes per command (command + reply records)`);
 console.log('clients  config    ops/s (min-max)          ratio vs off   qmpmux CPU µs/command');

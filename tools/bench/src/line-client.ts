@@ -1,5 +1,6 @@
 /** A minimal QMP line client for the benchmarks (QEMU and qmpmux both end every message with \r\n), and the latency figures they print. */
 import net from 'node:net';
+import { env } from './env.ts';
 
 /** QEMU and qmpmux both end every message with \r\n. */
 export class LineClient {
@@ -81,6 +82,11 @@ export function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/** The middle value (the upper one of an even count). */
+export function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+}
+
 export function percentiles(samples: number[]): Percentiles {
   const sorted = [...samples].sort((a, b) => a - b);
   return { p50: pct(sorted, 50), p99: pct(sorted, 99), sorted };
@@ -135,7 +141,7 @@ export async function paired(a: string, b: string, n: number, warmup: number, bl
 }
 
 /** Commands per block in `paired` (BENCH_BLOCK). */
-export const BLOCK = Number(process.env.BENCH_BLOCK ?? 100);
+export const BLOCK = env('BENCH_BLOCK', 100);
 
 /** min–max of a list, formatted. */
 export function range(values: number[], digits = 1): string {

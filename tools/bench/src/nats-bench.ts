@@ -18,7 +18,7 @@
  *   BENCH_AUDIT_RECORDS (20000), BENCH_PARTS (1,2,3,4,5,6: which parts to run).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -29,10 +29,11 @@ import { createLogger } from '@qmpmux/core';
 import { startNats, startQemu, NATS_SERVER_BINARY } from '@qmpmux/e2e';
 import { startAuditShipper } from '@qmpmux/plugin-nats';
 import { FakeQemu } from '@qmpmux/fake-qemu';
-import { LineClient, pct } from './line-client.ts';
-import { serveChild } from './serve-child.ts';
+import { env } from './env.ts';
+import { LineClient, median, percentiles } from './line-client.ts';
+import { cpuMs } from './proc.ts';
+import { serveChild } from './processes.ts';
 
-const env = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
 const N = env('BENCH_N', 3000);
 const WARMUP = env('BENCH_WARMUP', 3000);
 const ROUNDS = env('BENCH_ROUNDS', 3);
@@ -43,11 +44,6 @@ const AUDIT_RECORDS = env('BENCH_AUDIT_RECORDS', 20_000);
 /** Which parts to run (default all): e.g. BENCH_PARTS=1,5. */
 const PARTS = (process.env.BENCH_PARTS ?? '1,2,3,4,5,6').split(',').map(Number);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const stats = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { p50: pct(s, 50), p99: pct(s, 99) };
-};
 /** Wall-clock time in µs (QEMU stamps events with the wall clock). */
 const wallUs = () => (performance.timeOrigin + performance.now()) * 1000;
 const f = (x: number, d = 0) => x.toFixed(d);
@@ -61,27 +57,22 @@ async function latency(roundTrip: () => Promise<unknown>): Promise<{ p50: number
     await roundTrip();
     t.push(Number(process.hrtime.bigint() - t0) / 1000);
   }
-  return stats(t);
+  const { p50, p99 } = percentiles(t);
+  return { p50, p99 };
 }
 
 async function qmpLatency(socket: string, cmd: string, pid?: number): Promise<{ p50: number; p99: number; cpuUs: number }> {
   const c = await LineClient.open(socket);
   try {
-    const cpu0 = pid ? procCpuMs(pid) : 0;
+    const cpu0 = pid ? cpuMs(pid) : 0;
     const r = await latency(async () => {
       c.send(cmd);
       await c.next();
     });
-    return { ...r, cpuUs: pid ? ((procCpuMs(pid) - cpu0) * 1000) / (N + WARMUP) : NaN };
+    return { ...r, cpuUs: pid ? ((cpuMs(pid) - cpu0) * 1000) / (N + WARMUP) : NaN };
   } finally {
     c.close();
   }
-}
-
-/** User + system CPU time of a process (Linux /proc; clock ticks of 10 ms). */
-function procCpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
 }
 
 /** Microseconds from an event's QEMU timestamp to now. */
@@ -191,9 +182,9 @@ try {
     await reading;
     direct.close();
     viaMux.close();
-    const n = stats(ages.nats);
-    const mux = stats(ages.mux);
-    const d = stats(ages.direct);
+    const n = percentiles(ages.nats);
+    const mux = percentiles(ages.mux);
+    const d = percentiles(ages.direct);
     console.log(`(2) event age at receipt ms      JetStream consumer p50 ${f(n.p50, 2)} p99 ${f(n.p99, 2)} (${ages.nats.length} of ${2 * EVENTS} events; target ≤ 5 ms) | unix client via qmpmux p50 ${f(mux.p50, 2)} p99 ${f(mux.p99, 2)} | direct QMP client p50 ${f(d.p50, 2)} p99 ${f(d.p99, 2)}`);
   });
 

@@ -8,6 +8,12 @@ export function rss(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
+/** User + system CPU time of a process in ms (clock ticks of 10 ms). */
+export function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
 /** Open file descriptors. */
 export function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;

@@ -1,13 +1,10 @@
 /** The benchmark's processes: one QEMU with several QMP monitors, and `qmpmux serve` children. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import net from 'node:net';
-import { join, resolve } from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-
-const root = resolve(fileURLToPath(import.meta.url), '../../../..');
-const BIN = join(root, 'packages/cli/bin/qmpmux.mjs');
+import { spawnQmpmux } from '@qmpmux/e2e';
+import { LineClient } from './line-client.ts';
 
 /** BENCH_PIN=1: QEMU on CPU 0 (qmpmux and the clients on CPU 1: run the bench under `taskset -c 1`). */
 const pin = process.env.BENCH_PIN === '1' ? ['taskset', '-c', '0'] : [];
@@ -21,7 +18,6 @@ export async function startQemu(monitors: string[]): Promise<ChildProcess> {
 }
 
 export interface Served {
-  proc: ChildProcess;
   /** The warm-up line qmpmux logged (`warm-up: N commands in X ms`), if any. */
   warmUp: string | undefined;
   /** Milliseconds from spawn to listening. */
@@ -48,51 +44,58 @@ export interface ServeOptions {
  * passed through.
  */
 export async function serve(o: ServeOptions): Promise<Served> {
-  const flags = [...(o.nodeFlags ?? []), ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
-  const args = [...flags, BIN, 'serve', '--upstream', `unix:${o.upstream}`, '--listen', `unix:${o.listen}`, '--log', 'info', ...(o.http ? ['--http', o.http] : []), ...(o.config ? ['--config', o.config] : [])];
+  const nodeArgs = [...(o.nodeFlags ?? []), ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+  const args = ['serve', '--upstream', `unix:${o.upstream}`, '--listen', `unix:${o.listen}`, '--log', 'info', ...(o.http ? ['--http', o.http] : []), ...(o.config ? ['--config', o.config] : [])];
+  const passOn = (line: string) => {
+    if (/^qmpmux (warn|error)/.test(line) || !line.startsWith('qmpmux ')) process.stderr.write(line + '\n');
+  };
   const t0 = process.hrtime.bigint();
-  const proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, ...o.env } });
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  let warmUp: string | undefined;
-  let buf = '';
-  const listening = new Promise<void>((resolveListening, reject) => {
-    proc.stderr!.setEncoding('utf8');
-    proc.stderr!.on('data', (d: string) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        const w = /warm-up: .*/.exec(line);
-        if (w) warmUp = w[0];
-        if (/\blistening on unix:/.test(line)) resolveListening();
-        else if (/^qmpmux (warn|error)/.test(line) || !line.startsWith('qmpmux ')) process.stderr.write(line + '\n');
-      }
-    });
-    void exited.then(() => reject(new Error('qmpmux serve exited before listening')));
-  });
-  await listening;
+  const p = await spawnQmpmux(args, { nodeArgs, env: o.env, ready: /\blistening on unix:/, onLogLine: passOn });
   const startMs = Number(process.hrtime.bigint() - t0) / 1e6;
   return {
-    proc,
-    warmUp,
+    warmUp: /warm-up: .*/.exec(p.log())?.[0],
     startMs,
     async stop() {
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
+      await p.stop('SIGTERM', 5000);
     },
   };
 }
 
-/** A free TCP port on 127.0.0.1 (for --http). */
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+export interface ServeChild {
+  /** The unix socket qmpmux listens on (a path). */
+  socket: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start `qmpmux serve --upstream UPSTREAM --listen unix:DIR/NAME.sock --config DIR/NAME.json` (its
+ * warnings and errors on this process's stderr) and wait until a client gets through to QEMU (a
+ * negotiated `query-status` answers).
+ */
+export async function serveChild(dir: string, name: string, upstream: string, config: Record<string, unknown>): Promise<ServeChild> {
+  const socket = join(dir, `${name}.sock`);
+  const file = join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify(config));
+  const answers = async () => {
+    try {
+      const c = await LineClient.open(socket);
+      c.send('{"execute":"query-status"}');
+      const r = await c.next();
+      c.close();
+      return r.includes('"return"');
+    } catch {
+      return false; // not yet
+    }
+  };
+  const p = await spawnQmpmux(['serve', '--upstream', upstream, '--listen', `unix:${socket}`, '--config', file, '--log', 'warn'], { log: 'inherit', ready: answers });
+  return {
+    socket,
+    pid: p.pid,
+    async stop() {
+      await p.stop();
+    },
+  };
 }
 
 /** A Node byte relay with no parsing at all: the least any proxy process can add (a reference). */
