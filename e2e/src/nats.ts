@@ -39,33 +39,59 @@ export async function freePort(): Promise<number> {
   });
 }
 
+class NatsStartError extends Error {
+  constructor(
+    code: number,
+    readonly said: string,
+  ) {
+    super(`nats-server exited with ${code}: ${said.trim().split('\n').slice(-3).join(' | ')}`);
+  }
+}
+
 export async function startNats(opts: { args?: string[] } = {}): Promise<TestNats> {
   const dir = mkdtempSync(join(tmpdir(), 'qmpmux-nats-'));
   const storeDir = join(dir, 'store');
-  const port = await freePort();
-  const monitor = await freePort();
+  let port = await freePort();
+  let monitor = await freePort();
   let proc!: ChildProcess;
+  /** Start it on `port`/`monitor`; rejects with its own last words when it exits first. */
   const launch = async () => {
     proc = spawn(NATS_SERVER_BINARY, ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port), '-m', String(monitor), ...(opts.args ?? [])], {
-      stdio: ['ignore', 'ignore', process.env.QMPMUX_TEST_LOG === 'debug' ? 'inherit' : 'ignore'],
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let said = '';
+    proc.stderr!.on('data', (d: Buffer) => {
+      said = (said + d.toString()).slice(-2000);
+      if (process.env.QMPMUX_TEST_LOG === 'debug') process.stderr.write(d);
     });
     const deadline = Date.now() + 15_000;
     for (;;) {
-      if (proc.exitCode !== null) throw new Error(`nats-server exited with ${proc.exitCode}`);
+      if (proc.exitCode !== null) throw new NatsStartError(proc.exitCode, said);
       try {
         const r = await fetch(`http://127.0.0.1:${monitor}/healthz?js-enabled-only=true`);
         if (r.ok) return;
       } catch {
         // not up yet
       }
-      if (Date.now() > deadline) throw new Error('nats-server did not become healthy in 15 s');
+      if (Date.now() > deadline) throw new Error(`nats-server did not become healthy in 15 s: ${said.trim()}`);
       await sleep(20);
     }
   };
+  // freePort() releases the port before nats-server binds it: another process on the machine may take
+  // it in between. Then (only at the first start) take other ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch();
+      break;
+    } catch (e) {
+      if (!(e instanceof NatsStartError) || !/address already in use/i.test(e.said) || attempt === 3) throw e;
+      port = await freePort();
+      monitor = await freePort();
+    }
+  }
   const kill9 = async () => {
     await stopProcess(proc);
   };
-  await launch();
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
