@@ -10,6 +10,9 @@ import { connectionOptions } from './connection.ts';
 import { DEFAULTS } from './options.ts';
 import type { InventoryEntry } from './inventory.ts';
 
+/** Reading stored messages (no follow): give up when JetStream delivers nothing for this long. */
+export const READ_IDLE_MS = 10_000;
+
 export interface FleetOptions {
   servers: string[];
   /** Credentials, as the plugin takes them (at most one way). */
@@ -114,16 +117,29 @@ export class Fleet {
     const iter = await c.consume();
     const stop = () => iter.stop();
     signal?.addEventListener('abort', stop, { once: true });
+    // Without --follow the stored messages are read to the end; a consumer that stops delivering
+    // while some are still pending (the server went away, say) must not leave the reader waiting.
+    let stalled = false;
+    let idle: NodeJS.Timeout | undefined;
+    const watch = () => {
+      if (q.follow) return;
+      clearTimeout(idle);
+      idle = setTimeout(() => ((stalled = true), iter.stop()), READ_IDLE_MS);
+    };
+    watch();
     try {
       for await (const m of iter) {
+        watch();
         const out = this.parse(m);
         if (out && (!vmMatch || vmMatch.test(out.vm)) && (q.event === undefined || (out.kind === 'event' && out.name === q.event))) yield out;
         if (!q.follow && m.info.pending === 0) break;
       }
     } finally {
+      clearTimeout(idle);
       signal?.removeEventListener('abort', stop);
       iter.stop();
     }
+    if (stalled) throw new Error(`JetStream delivered nothing for ${READ_IDLE_MS / 1000} s while stored messages were pending (stream ${this.stream})`);
   }
 
   private parse(m: JsMsg): FleetMessage | undefined {
