@@ -226,6 +226,6 @@ export function checkTlsFiles(t: TlsFiles): { field: keyof TlsFiles; problem: st
     const f = t[k];
     if (f !== undefined && !existsSync(f)) return { field: k, problem: `no such file: ${f}` };
   }
-  if ((t.cert === undefined) !== (t.key === undefined)) return { field: t.cert === undefined ? 'cert' : 'key', problem: 'cert and key go together (a client certificate)' };
+  if ((t.cert === undefined) !== (t.key === undefined)) return { field: t.cert === undefined ? 'cert' : 'key', problem: 'cert and key go together: a client certificate and its key' };
   return undefined;
 }
