@@ -60,15 +60,15 @@ export interface NatsOperator {
   userCreds(name: string): string;
 }
 
-/** A fresh operator with a system account and one account with JetStream (no limits). */
-export function makeNatsOperator(name = 'qmpmux-test'): NatsOperator {
+/** A fresh operator with a system account and one account with JetStream, no limits (`jetstream: false`: without JetStream). */
+export function makeNatsOperator(name = 'qmpmux-test', opts: { jetstream?: boolean } = {}): NatsOperator {
   const op = createOperator();
   const sys = createAccount();
   const acc = createAccount();
   const operatorJwt = encodeNatsJwt(op, op.getPublicKey(), name, { type: 'operator', system_account: sys.getPublicKey() });
   const sysJwt = encodeNatsJwt(op, sys.getPublicKey(), 'SYS', { type: 'account', limits: ACCOUNT_LIMITS });
   const jetstream = { mem_storage: NO_LIMIT, disk_storage: NO_LIMIT, streams: NO_LIMIT, consumer: NO_LIMIT };
-  const accJwt = encodeNatsJwt(op, acc.getPublicKey(), 'QMPMUX', { type: 'account', limits: { ...ACCOUNT_LIMITS, ...jetstream } });
+  const accJwt = encodeNatsJwt(op, acc.getPublicKey(), 'QMPMUX', { type: 'account', limits: { ...ACCOUNT_LIMITS, ...(opts.jetstream === false ? {} : jetstream) } });
   return {
     operator: op.getPublicKey(),
     systemAccount: sys.getPublicKey(),

@@ -10,7 +10,7 @@ import { credsAuthenticator, type NatsConnection } from '@nats-io/transport-node
 import { ConfigError } from '@qmpmux/core';
 import { makeNatsOperator, startNats, useQemu, useTempDir, type TestNats } from '@qmpmux/e2e';
 import { auditPlugin } from './audit-helpers.ts';
-import { allOnNats, natsClient, refusedButServing, startMux, type Mux } from './helpers.ts';
+import { allOnNats, natsClient, natsStats, refusedButServing, startMux, togglePairs, until, type Mux } from './helpers.ts';
 
 const dir = useTempDir('qmpmux-nats-creds-');
 const qemu = useQemu();
@@ -49,6 +49,24 @@ describe('NATS with a creds file (operator mode, JWT authentication)', () => {
       await refusedButServing(m, /Authorization Violation: the server refused the credentials/);
     } finally {
       await m.stop();
+    }
+  });
+
+  it("an account without JetStream: connected, the gateway answers, events are held and the warning says why", async () => {
+    const noJs = makeNatsOperator('no-jetstream', { jetstream: false });
+    const server = await startNats({ config: noJs.serverConfig });
+    m = await startMux({ servers: [server.url], credsFile: file('no-js.creds', noJs.userCreds('qmpmux')), gatewayPrincipal: 'fleet' }, { qemu });
+    const own = await natsClient(server.url, { authenticator: credsAuthenticator(Buffer.from(noJs.userCreds('test'))) });
+    try {
+      await until(() => m!.lines.some((l) => l.level === 'warn' && /QMPMUX_EVENTS: JetStream not enabled for account/.test(l.msg)), 'the warning');
+      const reply = await own.request('qmpmux.vm1.qmp', Buffer.from('{"execute":"query-status"}'), { timeout: 5000 });
+      assert.match(Buffer.from(reply.data).toString(), /"status": "running"/);
+      await togglePairs(m.mux.unix, 1);
+      assert.deepEqual(await natsStats(m.mux.unix).then((s) => [s.state, s.pending, s.published]), ['connected', 2, 0]);
+    } finally {
+      await own.close();
+      await m.stop();
+      await server.stop();
     }
   });
 
