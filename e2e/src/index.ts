@@ -7,7 +7,7 @@ export { makeTestCa, type TestCa } from './certs.ts';
 export { WsClient, WsHandshakeError } from './ws-client.ts';
 export { useWssProxy, type WssFixture } from './wss.ts';
 export { startNats, freePort, NATS_SERVER_BINARY, type StartNatsOptions, type TestNats } from './nats.ts';
-export { credsFileText, encodeNatsJwt, makeNatsOperator, type NatsOperator } from './nats-jwt.ts';
+export { makeNatsOperator, type NatsOperator } from './nats-jwt.ts';
 export { until } from './until.ts';
 export { useTempDir } from './temp-dir.ts';
 export { QMPMUX_BIN, STACK_LINE, runQmpmux, spawnQmpmux, type QmpmuxProcess, type QmpmuxResult, type QmpmuxRunOptions, type QmpmuxSpawnOptions } from './qmpmux.ts';

@@ -18,7 +18,7 @@ const NO_LIMIT = -1;
 const b64url = (b: Uint8Array | string) => Buffer.from(b).toString('base64url');
 
 /** Sign `nats` claims about `subject` with `issuer`: a NATS v2 JWT. */
-export function encodeNatsJwt(issuer: KeyPair, subject: string, name: string, nats: Record<string, unknown>): string {
+function encodeNatsJwt(issuer: KeyPair, subject: string, name: string, nats: Record<string, unknown>): string {
   const base = { iat: Math.floor(Date.now() / 1000), iss: issuer.getPublicKey(), name, sub: subject };
   // jti: an id of the claims (nats-io/jwt takes a SHA-512/256 of them, in base32; the server does not check it).
   const jti = createHash('sha512-256').update(JSON.stringify(base)).digest('hex').toUpperCase();
@@ -28,7 +28,7 @@ export function encodeNatsJwt(issuer: KeyPair, subject: string, name: string, na
 }
 
 /** A creds file's text: the user's JWT and nkey seed, in the standard armour. */
-export function credsFileText(jwt: string, seed: Uint8Array | string): string {
+function credsFileText(jwt: string, seed: Uint8Array | string): string {
   return [
     '-----BEGIN NATS USER JWT-----',
     jwt,
@@ -50,7 +50,7 @@ export function credsFileText(jwt: string, seed: Uint8Array | string): string {
 const ACCOUNT_LIMITS = { subs: NO_LIMIT, data: NO_LIMIT, payload: NO_LIMIT, imports: NO_LIMIT, exports: NO_LIMIT, wildcards: true, conn: NO_LIMIT, leaf: NO_LIMIT };
 
 export interface NatsOperator {
-  /** The operator's, system account's and account's public keys. */
+  /** The public keys of the operator, its system account and its account. */
   readonly operator: string;
   readonly systemAccount: string;
   readonly account: string;
