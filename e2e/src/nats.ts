@@ -1,13 +1,15 @@
 /**
  * Start a real nats-server with JetStream (Debian's `nats-server`, 2.9), one per test: its own store
- * dir and ports. `kill9()` and `restart()` keep the store, to test outages and durability.
+ * dir and ports. `kill9()` and `restart()` keep the store, to test outages and durability. Optionally
+ * with a configuration file (e.g. operator mode: nats-jwt.ts) and TLS on the client port.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { TestCa } from './certs.ts';
 import { stopProcess } from './child.ts';
 
 export const NATS_SERVER_BINARY = process.env.QMPMUX_TEST_NATS ?? 'nats-server';
@@ -48,15 +50,38 @@ class NatsStartError extends Error {
   }
 }
 
-export async function startNats(opts: { args?: string[] } = {}): Promise<TestNats> {
+export interface StartNatsOptions {
+  /** More command-line arguments (they win over `config`). */
+  args?: string[];
+  /** The text of a configuration file (written to the server's directory, given with `-c`). */
+  config?: string;
+  /**
+   * TLS on the client port, with a server certificate for 127.0.0.1 and localhost issued by `ca`;
+   * `verify`: clients must present a certificate `ca` signed. The monitor port, where the health
+   * check asks, stays plain HTTP.
+   */
+  tls?: { ca: TestCa; verify?: boolean };
+}
+
+export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> {
   const dir = mkdtempSync(join(tmpdir(), 'qmpmux-nats-'));
   const storeDir = join(dir, 'store');
+  const extra = [...(opts.args ?? [])];
+  if (opts.config !== undefined) {
+    writeFileSync(join(dir, 'nats.conf'), opts.config);
+    extra.push('-c', join(dir, 'nats.conf'));
+  }
+  if (opts.tls) {
+    const server = opts.tls.ca.issue('nats-server', { subject: '/CN=127.0.0.1', san: ['IP:127.0.0.1', 'DNS:localhost'], server: true });
+    extra.push('--tls', '--tlscert', server.cert, '--tlskey', server.key);
+    if (opts.tls.verify) extra.push('--tlsverify', '--tlscacert', opts.tls.ca.cert);
+  }
   let port = await freePort();
   let monitor = await freePort();
   let proc!: ChildProcess;
   /** Start it on `port`/`monitor`; rejects with its own last words when it exits first. */
   const launch = async () => {
-    proc = spawn(NATS_SERVER_BINARY, ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port), '-m', String(monitor), ...(opts.args ?? [])], {
+    proc = spawn(NATS_SERVER_BINARY, ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port), '-m', String(monitor), ...extra], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let said = '';

@@ -4,23 +4,16 @@
  * gateway.
  */
 import { parseMessage, toPlain, type JsonPlain } from '@qmpmux/protocol';
-import { readFileSync } from 'node:fs';
-import { Fleet, type EventQuery, type FleetOptions, type InventoryEntry } from '@qmpmux/plugin-nats';
+import { checkTlsFiles, connectFailure, Fleet, readCredsFile, type EventQuery, type FleetOptions, type InventoryEntry, type TlsFiles } from '@qmpmux/plugin-nats';
 import { numberOpt, parseArgs, UsageError, wantsHelp } from './args.ts';
 import { CliFailure } from './connect.ts';
 import { formatEvent } from './events.ts';
 import { ShellSyntaxError, parseArgsWords } from './grammar.ts';
 
-const COMMON = `  --nats URL      the NATS server (default nats://127.0.0.1:4222; repeatable)
-  --creds FILE    a NATS creds file; or user and password from $QMPMUX_NATS_USER and
-                  $QMPMUX_NATS_PASSWORD, or a token from $QMPMUX_NATS_TOKEN
-  --prefix P      the nats plugin's subjectPrefix (default qmpmux)`;
-
-export const FLEET_USAGE = `usage: qmpmux fleet ls [--json] [--nats URL] [--creds FILE] [--prefix P] [--bucket NAME]
+export const FLEET_USAGE = `usage: qmpmux fleet ls [--json] [--bucket NAME] [CONNECTION]
        qmpmux fleet events [--vm GLOB] [--event NAME] [--since SEQ|TIME] [--follow] [--timestamp]
-                           [--pretty] [--nats URL] [--creds FILE] [--prefix P] [--stream NAME]
-       qmpmux fleet exec --vm VM [--timeout S] [--pretty] [--nats URL] [--creds FILE] [--prefix P]
-                         COMMAND [key=value]...
+                           [--pretty] [--stream NAME] [CONNECTION]
+       qmpmux fleet exec --vm VM [--timeout S] [--pretty] [CONNECTION] COMMAND [key=value]...
 The fleet as NATS sees it: every qmpmux with the nats plugin (docs/nats.md).
   ls        the VMs in the inventory (KV bucket QMPMUX_VMS): host, pid, QEMU, upstream, listeners, clients
             --json  the entries as JSON
@@ -33,14 +26,25 @@ The fleet as NATS sees it: every qmpmux with the nats plugin (docs/nats.md).
   exec      run one command on a VM through its NATS gateway (as the gateway's principal) and print
             the reply as QEMU wrote it; COMMAND [key=value]... is qmpmux shell's grammar (or raw JSON)
             --timeout S    wait at most S seconds for the reply (default 10)
-${COMMON}
+CONNECTION (the nats plugin's servers, credentials and tls options):
+  --nats URL       the NATS server (default nats://127.0.0.1:4222; repeatable); tls://HOST:PORT: TLS
+  --creds FILE     a NATS creds file (user JWT and nkey seed); or user and password from
+                   $QMPMUX_NATS_USER and $QMPMUX_NATS_PASSWORD, or a token from $QMPMUX_NATS_TOKEN
+  --tls-ca FILE    TLS, trusting server certificates this CA signed (default: the system's CAs)
+  --tls-cert FILE  TLS with this client certificate (PEM), for a server that requires one
+  --tls-key FILE   its key (PEM); --tls-cert and --tls-key go together
+  --prefix P       the nats plugin's subjectPrefix (default qmpmux)
 Exit status: 0 done (exec: a "return" reply), 1 a failure or (exec) an error reply, 2 usage.
 Examples:
   qmpmux fleet ls --nats nats://nats.example:4222
+  qmpmux fleet ls --nats tls://nats.example:4222 --tls-ca ca.pem --creds qmpmux.creds
   qmpmux fleet events --vm 'web-*' --event SHUTDOWN --since 2024-05-01T00:00:00Z
   qmpmux fleet events --follow --timestamp
   qmpmux fleet exec --vm vm1 query-status
   qmpmux fleet exec --vm vm1 human-monitor-command command-line="info block"`;
+
+/** The options every fleet command takes (CONNECTION), beside its own. */
+const CONNECTION = { values: ['prefix', 'creds', 'tls-ca', 'tls-cert', 'tls-key'], repeat: ['nats'] } as const;
 
 const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { ls, events, exec };
 
@@ -63,17 +67,26 @@ function common(opts: Record<string, string | string[] | boolean>): FleetOptions
   }
   const prefix = opts.prefix as string | undefined;
   if (prefix !== undefined && !prefix.split('.').every((t) => NAME.test(t))) throw new UsageError(`bad --prefix '${prefix}' (subject tokens of A-Z a-z 0-9 _ -, separated by dots)`);
-  const out: FleetOptions = { servers, subjectPrefix: prefix };
+  const out: FleetOptions = { servers, subjectPrefix: prefix, tls: tlsFiles(opts) };
   const env = process.env;
   if (opts.creds !== undefined) {
     try {
-      out.creds = new Uint8Array(readFileSync(opts.creds as string));
+      out.creds = readCredsFile(opts.creds as string);
     } catch (e) {
-      throw new UsageError(`--creds: cannot read ${String(opts.creds)}: ${(e as Error).message}`);
+      throw new UsageError(`--creds: ${(e as Error).message}`);
     }
   } else if (env.QMPMUX_NATS_TOKEN) out.token = env.QMPMUX_NATS_TOKEN;
   else if (env.QMPMUX_NATS_USER) Object.assign(out, { user: env.QMPMUX_NATS_USER, password: env.QMPMUX_NATS_PASSWORD });
   return out;
+}
+
+/** --tls-ca, --tls-cert, --tls-key: TLS (undefined when none is given). */
+function tlsFiles(opts: Record<string, string | string[] | boolean>): TlsFiles | undefined {
+  const t: TlsFiles = { ca: opts['tls-ca'] as string | undefined, cert: opts['tls-cert'] as string | undefined, key: opts['tls-key'] as string | undefined };
+  if (t.ca === undefined && t.cert === undefined && t.key === undefined) return undefined;
+  const bad = checkTlsFiles(t);
+  if (bad) throw new UsageError(`--tls-${bad.field}: ${bad.problem}`);
+  return t;
 }
 
 function nameOpt(opts: Record<string, unknown>, key: string): string | undefined {
@@ -86,12 +99,12 @@ async function open(o: FleetOptions): Promise<Fleet> {
   try {
     return await Fleet.open(o);
   } catch (e) {
-    throw new CliFailure(`qmpmux fleet: cannot connect to NATS ${o.servers.join(', ')}: ${(e as Error).message}`);
+    throw new CliFailure(`qmpmux fleet: cannot connect to NATS ${o.servers.join(', ')}: ${connectFailure(e, o.tls, { ca: '--tls-ca', cert: '--tls-cert' }).text}`);
   }
 }
 
 async function ls(argv: string[]): Promise<number> {
-  const { opts, rest } = parseArgs(argv, { values: ['prefix', 'bucket', 'creds'], repeat: ['nats'], bools: ['json'] });
+  const { opts, rest } = parseArgs(argv, { values: [...CONNECTION.values, 'bucket'], repeat: CONNECTION.repeat, bools: ['json'] });
   if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
   const c = common(opts);
   const f = await open({ ...c, inventoryBucket: nameOpt(opts, 'bucket') });
@@ -125,7 +138,7 @@ function since(text: string | undefined): EventQuery['since'] {
 }
 
 async function events(argv: string[]): Promise<number> {
-  const { opts, rest } = parseArgs(argv, { values: ['vm', 'event', 'since', 'prefix', 'stream', 'creds'], repeat: ['nats'], bools: ['follow', 'timestamp', 'pretty'] });
+  const { opts, rest } = parseArgs(argv, { values: [...CONNECTION.values, 'vm', 'event', 'since', 'stream'], repeat: CONNECTION.repeat, bools: ['follow', 'timestamp', 'pretty'] });
   if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
   const c = common(opts);
   const vm = opts.vm as string | undefined;
@@ -160,7 +173,7 @@ async function events(argv: string[]): Promise<number> {
 }
 
 async function exec(argv: string[]): Promise<number> {
-  const { opts, rest } = parseArgs(argv, { values: ['vm', 'timeout', 'prefix', 'creds'], repeat: ['nats'], bools: ['pretty'] });
+  const { opts, rest } = parseArgs(argv, { values: [...CONNECTION.values, 'vm', 'timeout'], repeat: CONNECTION.repeat, bools: ['pretty'] });
   const c = common(opts);
   const vm = opts.vm as string | undefined;
   if (vm === undefined) throw new UsageError('missing --vm VM');

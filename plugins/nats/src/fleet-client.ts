@@ -3,11 +3,11 @@
  * and tail, across hosts), and commands through a VM's gateway. It knows the layout (docs/nats.md);
  * the CLI presents it.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { DeliverPolicy, jetstream, type Consumer, type JsMsg, type OrderedConsumerOptions } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { connectionOptions } from './connection.ts';
-import { DEFAULTS } from './options.ts';
+import { connectionOptions, connectNats } from './connection.ts';
+import { DEFAULTS, type TlsFiles } from './options.ts';
 import type { InventoryEntry } from './inventory.ts';
 
 /** Reading stored messages (no follow): give up when JetStream delivers nothing for this long. */
@@ -20,6 +20,8 @@ export interface FleetOptions {
   password?: string;
   token?: string;
   creds?: Uint8Array;
+  /** TLS files, as the plugin's `tls` option (a `tls://` server URL alone: TLS with the system's CAs). */
+  tls?: TlsFiles;
   subjectPrefix?: string;
   eventsStream?: string;
   inventoryBucket?: string;
@@ -59,9 +61,9 @@ export class Fleet {
   ) {}
 
   static async open(o: FleetOptions): Promise<Fleet> {
-    const opts = connectionOptions({ servers: o.servers, user: o.user, password: o.password, token: o.token, creds: o.creds ? { path: '', content: o.creds } : undefined, tls: undefined }, 'qmpmux fleet');
+    const opts = connectionOptions({ servers: o.servers, user: o.user, password: o.password, token: o.token, creds: o.creds ? { path: '', content: o.creds } : undefined, tls: o.tls }, 'qmpmux fleet');
     if (!o.reconnect) Object.assign(opts, { reconnect: false, maxReconnectAttempts: 0 });
-    const nc = await connect({ ...opts, timeout: 5_000 });
+    const nc = await connectNats({ ...opts, timeout: 5_000 });
     return new Fleet(nc, o.subjectPrefix ?? DEFAULTS.subjectPrefix, o.eventsStream ?? DEFAULTS.eventsStream, o.inventoryBucket ?? DEFAULTS.inventoryBucket);
   }
 

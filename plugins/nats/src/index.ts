@@ -3,8 +3,8 @@
  * See docs/nats.md.
  */
 export { natsPlugin, natsPlugin as default, CLOSE_GRACE_MS } from './plugin.ts';
-export { validateOptions, DEFAULTS, type NatsOptions } from './options.ts';
-export { connectionOptions, type NatsState } from './connection.ts';
+export { validateOptions, readCredsFile, checkTlsFiles, DEFAULTS, type NatsOptions, type TlsFiles } from './options.ts';
+export { connectionOptions, connectFailure, type NatsState } from './connection.ts';
 export { eventSubjects } from './events.ts';
 export { qemuVersion, type InventoryEntry } from './inventory.ts';
 export { QUEUE_GROUP } from './gateway.ts';

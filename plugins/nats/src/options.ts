@@ -32,7 +32,7 @@ export interface NatsOptions {
   /** The creds file's path and content (a user JWT and its nkey seed). */
   creds: { path: string; content: Uint8Array } | undefined;
   /** TLS to the server: CA, client certificate and key files (all optional; `{}` = TLS with the system CAs). */
-  tls: { ca?: string; cert?: string; key?: string } | undefined;
+  tls: TlsFiles | undefined;
   /** First subject token(s): `<p>.<vm>.event.<EVENT>`, `<p>.<vm>.gap`, `<p>.<vm>.qmp`, `<p>.<vm>.audit`. */
   subjectPrefix: string;
   eventsStream: string;
@@ -175,25 +175,57 @@ function secret(raw: unknown, p: string): string {
 
 function credsFile(raw: unknown, p: string): { path: string; content: Uint8Array } {
   const file = v.string(raw, p);
+  try {
+    return { path: file, content: readCredsFile(file) };
+  } catch (e) {
+    throw new ConfigError(p, (e as Error).message);
+  }
+}
+
+/**
+ * A NATS creds file's content, checked to hold a user JWT and a user nkey seed (what the server will
+ * check — the JWT's signatures, the account — it checks when the client connects). Throws an Error
+ * that names the file and what is wrong.
+ */
+export function readCredsFile(file: string): Uint8Array {
   let content: Buffer;
   try {
     content = readFileSync(file);
   } catch (e) {
-    throw new ConfigError(p, `cannot read ${file}: ${(e as Error).message}`);
+    throw new Error(`cannot read ${file}: ${(e as Error).message}`);
   }
-  if (!/-----BEGIN NATS USER JWT-----/.test(content.toString('utf8'))) throw new ConfigError(p, `${file} is not a NATS creds file (no user JWT)`);
-  return { path: file, content: new Uint8Array(content) };
+  const text = content.toString('utf8');
+  if (!/-----BEGIN NATS USER JWT-----\s+[\w-]+\.[\w-]+\.[\w-]+\s/.test(text)) throw new Error(`${file} is not a NATS creds file (no user JWT)`);
+  if (!/-----BEGIN USER NKEY SEED-----\s+SU[A-Z2-7]+\s/.test(text)) throw new Error(`${file} is not a NATS creds file (no user nkey seed)`);
+  return new Uint8Array(content);
 }
 
-function tlsFiles(raw: unknown, p: string): { ca?: string; cert?: string; key?: string } {
+function tlsFiles(raw: unknown, p: string): TlsFiles {
   const o = v.object(raw, p, ['ca', 'cert', 'key']);
-  const out: { ca?: string; cert?: string; key?: string } = {};
+  const out: TlsFiles = {};
   for (const k of ['ca', 'cert', 'key'] as const) {
     const f = v.optString(o[k], `${p}.${k}`);
-    if (f === undefined) continue;
-    if (!existsSync(f)) throw new ConfigError(`${p}.${k}`, `no such file: ${f}`);
-    out[k] = f;
+    if (f !== undefined) out[k] = f;
   }
-  if ((out.cert === undefined) !== (out.key === undefined)) throw new ConfigError(`${p}.${out.cert === undefined ? 'cert' : 'key'}`, 'cert and key go together (a client certificate)');
+  const bad = checkTlsFiles(out);
+  if (bad) throw new ConfigError(`${p}.${bad.field}`, bad.problem);
   return out;
+}
+
+export interface TlsFiles {
+  /** The CA certificate(s) that sign the server's certificate (PEM); default: the system's CAs. */
+  ca?: string;
+  /** A client certificate and its key (PEM), for a server that requires one. */
+  cert?: string;
+  key?: string;
+}
+
+/** What is wrong with TLS files, if anything: each must exist, cert and key go together. */
+export function checkTlsFiles(t: TlsFiles): { field: keyof TlsFiles; problem: string } | undefined {
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    const f = t[k];
+    if (f !== undefined && !existsSync(f)) return { field: k, problem: `no such file: ${f}` };
+  }
+  if ((t.cert === undefined) !== (t.key === undefined)) return { field: t.cert === undefined ? 'cert' : 'key', problem: 'cert and key go together: a client certificate and its key' };
+  return undefined;
 }

@@ -41,7 +41,7 @@ describe('NATS faults', () => {
     assert.equal(seen.length, 6, 'local clients got their events');
     assert.equal((await natsStats(m.mux.unix)).state, 'connecting');
     assert.equal((await natsStats(m.mux.unix)).pending, 6);
-    assert.ok(m.lines.some((l) => l.level === 'warn' && /NATS unreachable .* retrying in the background/.test(l.msg)));
+    assert.ok(m.lines.some((l) => l.level === 'warn' && /NATS unreachable: .*; retrying in the background/.test(l.msg)));
     await nats.restart();
     nc = await natsClient(nats.url);
     await until(async () => (await streamCount(nc!, 'QMPMUX_EVENTS')) === 6, 'the 6 events in the stream');

@@ -1,12 +1,15 @@
 /** Test helpers: qmpmux with the nats plugin in front of a real QEMU, and a NATS client to look at what landed. */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import assert from 'node:assert/strict';
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { QmpClient } from '@qmpmux/client';
 import { createLogger, type Logger, type LogLevel, type PluginSpec } from '@qmpmux/core';
 import { startProxy, startQemu, until, type TestProxy, type TestQemu } from '@qmpmux/e2e';
 
 export { until };
 import { natsPlugin } from '../src/index.ts';
+import { localRecords } from './audit-helpers.ts';
 
 export interface LogLine {
   level: LogLevel;
@@ -53,8 +56,25 @@ export async function startMux(natsOptions: Record<string, unknown>, opts: { vm?
   };
 }
 
-export async function natsClient(url: string): Promise<NatsConnection> {
-  return connect({ servers: [url], maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+/** A test's own NATS client (`extra`: credentials, TLS). */
+export async function natsClient(url: string, extra: Partial<ConnectionOptions> = {}): Promise<NatsConnection> {
+  return connect({ servers: [url], maxReconnectAttempts: -1, reconnectTimeWait: 100, ...extra });
+}
+
+/**
+ * The plugin cannot connect, for the reason `why` matches in its warning: it keeps retrying, local
+ * clients are served as usual, and their events are held for later.
+ */
+export async function refusedButServing(m: Mux, why: RegExp): Promise<void> {
+  await until(() => m.lines.some((l) => l.level === 'warn' && /^NATS unreachable: .*; retrying in the background/.test(l.msg) && why.test(l.msg)), `a warning matching ${why}`);
+  await until(() => m.lines.some((l) => l.msg === 'NATS still unreachable'), 'a retry');
+  const c = await QmpClient.connect(m.mux.unix);
+  assert.equal((await c.execute('query-status')).status, 'running');
+  c.close();
+  assert.equal((await togglePairs(m.mux.unix, 1)).length, 2);
+  const s = await natsStats(m.mux.unix);
+  assert.equal(s.state, 'connecting');
+  assert.equal(s.pending, 2);
 }
 
 export interface StoredMsg {
@@ -118,4 +138,20 @@ export async function togglePairs(address: string, n: number): Promise<string[]>
   await until(() => raws.length >= 2 * n, `${2 * n} events at the client`);
   c.close();
   return raws;
+}
+
+/**
+ * Everything the plugin of `m` (VM vm1, with a gatewayPrincipal) puts on NATS gets there, as `nc`
+ * sees it: events, the inventory entry, the gateway's replies, and — with `auditLog`, hmp-audit's
+ * log it ships — every audit record.
+ */
+export async function allOnNats(m: Mux, nc: NatsConnection, auditLog?: string): Promise<void> {
+  await togglePairs(m.mux.unix, 1);
+  await until(async () => (await streamCount(nc, 'QMPMUX_EVENTS')) === 2, 'the events');
+  const ask = () => nc.request('qmpmux.vm1.qmp', Buffer.from('{"execute":"query-status","id":1}'), { timeout: 2000 });
+  await until(async () => ask().then(() => true, () => false), 'the gateway answers');
+  assert.equal(Buffer.from((await ask()).data).toString(), '{"return": {"status": "running", "singlestep": false, "running": true}, "id": 1}\r\n');
+  const kv = await new Kvm(nc).open('QMPMUX_VMS');
+  await until(async () => (await kv.get('vm1'))?.json<{ upstream: { state: string } }>().upstream.state === 'ready', 'the inventory entry');
+  if (auditLog) await until(async () => (await streamCount(nc, 'QMPMUX_AUDIT')) === localRecords(auditLog).length, 'the audit records');
 }
