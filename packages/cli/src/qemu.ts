@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@qmpmux/core';
 
 export const DEFAULT_QEMU_BINARY = 'qemu-system-x86_64';
@@ -14,13 +15,17 @@ export const DEFAULT_QEMU_ARGS = ['-M', 'none', '-display', 'none', '-nodefaults
 /**
  * QEMU runs under a small sh watchdog holding a pipe from qmpmux on fd 3: when qmpmux goes away —
  * even by SIGKILL — the pipe closes and the watchdog stops QEMU, so no VM is left orphaned. SIGTERM
- * to the watchdog is passed on to QEMU. The watchdog exits with QEMU's status.
+ * to the watchdog is passed on to QEMU, also one that comes while QEMU is being started (the trap is
+ * set first; a signal before QEMU's pid is known is passed on as soon as it is). The watchdog exits
+ * with QEMU's status.
  */
 const WATCHDOG = [
   'exec 3<&0',
+  'q= stop=',
+  "trap 'stop=1; [ -z \"$q\" ] || kill -TERM $q 2>/dev/null' TERM INT",
   '"$0" "$@" </dev/null &',
   'q=$!',
-  "trap 'kill -TERM $q 2>/dev/null' TERM INT",
+  '[ -z "$stop" ] || kill -TERM $q 2>/dev/null',
   '( read _ <&3; kill -TERM $q 2>/dev/null ) &',
   'r=$!',
   'wait $q; s=$?',
@@ -78,11 +83,15 @@ export class ManagedQemu {
     const child = this.child;
     if (child && child.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
+      // 'close': QEMU's stderr (a pipe it shares with the watchdog) read to its end, so all it said
+      // is logged before qmpmux's own last words. Bounded, should a killed watchdog leave it open.
+      const closed = new Promise((r) => child.once('close', r));
       child.stdin!.end(); // the watchdog stops QEMU
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 3000);
       await exited;
       clearTimeout(t);
+      await Promise.race([closed, sleep(1000)]);
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
