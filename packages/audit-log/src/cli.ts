@@ -16,16 +16,21 @@ import { verifyFiles } from './verify.ts';
 
 export const AUDIT_USAGE = `usage: qmpmux audit verify [--key-file FILE | --key-env VAR] FILE...
        qmpmux audit verify --nats URL --vm VM [--subject-prefix P] [--stream S] [--key-file FILE | --key-env VAR]
+                           [--creds FILE] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
        qmpmux audit show [--principal P] [--since T] [--until T] [--command C] [--json] [--follow] FILE...
        qmpmux audit convert --to json|msgpack IN OUT
   FILE...      the log and its rotated segments in any order (e.g. audit.log*): they are put in chain order
   --nats URL   verify the records of VM as the NATS JetStream stream holds them (subject P.VM.audit,
-               P default qmpmux; stream S default QMPMUX_AUDIT)
+               P default qmpmux; stream S default QMPMUX_AUDIT); URL tls://HOST:PORT asks for TLS;
+               --creds, --tls-ca, --tls-cert, --tls-key and $QMPMUX_NATS_USER/_PASSWORD/_TOKEN as
+               qmpmux fleet takes them (qmpmux fleet --help)
   --principal  records of this principal ('' for none)
   --since/--until  ISO 8601, epoch seconds, or an age such as 15m, 2h, 3d
   --command    a QMP command or an HMP command (aliases resolved; 'info *' or a trailing * for prefixes)`;
 
-class Usage extends Error {}
+/** A usage error: one line, exit 2. A RemoteVerifier throws it for bad connection flags. */
+export class AuditUsageError extends Error {}
+const Usage = AuditUsageError;
 
 /** What `verify --nats` asks of the verifier the qmpmux CLI plugs in. */
 export interface RemoteVerifyOptions {
@@ -34,7 +39,12 @@ export interface RemoteVerifyOptions {
   subjectPrefix?: string;
   stream?: string;
   key?: Buffer;
+  /** The connection flags given (--creds, --tls-ca, --tls-cert, --tls-key), by name without the dashes. */
+  connection: Partial<Record<(typeof CONNECTION_FLAGS)[number], string>>;
 }
+
+/** Flags `verify --nats` passes to the verifier untouched: it knows how NATS connects. */
+const CONNECTION_FLAGS = ['creds', 'tls-ca', 'tls-cert', 'tls-key'] as const;
 
 /** A chain verified where it is held: `source` names it, `at` in the report says where in it. */
 export interface RemoteVerifyResult {
@@ -88,17 +98,19 @@ export async function auditCommand(argv: readonly string[], io: AuditIo = {}): P
   try {
     switch (sub) {
       case 'verify': {
-        const { opts, files } = parse(rest, ['key-file', 'key-env', 'nats', 'vm', 'subject-prefix', 'stream'], []);
+        const { opts, files } = parse(rest, ['key-file', 'key-env', 'nats', 'vm', 'subject-prefix', 'stream', ...CONNECTION_FLAGS], []);
         if (opts['key-file'] && opts['key-env']) throw new Usage('give --key-file or --key-env, not both');
         if (opts.nats !== undefined) {
           if (files.length) throw new Usage('give --nats or FILEs, not both');
           if (opts.vm === undefined) throw new Usage('--nats needs --vm VM');
           if (!io.natsVerify) throw new Usage('--nats needs the NATS plugin: run it as qmpmux audit verify --nats');
           const key = loadKey({ file: opts['key-file'] as string | undefined, env: opts['key-env'] as string | undefined });
-          const r = await io.natsVerify({ url: opts.nats as string, vm: opts.vm as string, subjectPrefix: opts['subject-prefix'] as string | undefined, stream: opts.stream as string | undefined, key });
+          const connection: RemoteVerifyOptions['connection'] = {};
+          for (const f of CONNECTION_FLAGS) if (opts[f] !== undefined) connection[f] = opts[f] as string;
+          const r = await io.natsVerify({ url: opts.nats as string, vm: opts.vm as string, subjectPrefix: opts['subject-prefix'] as string | undefined, stream: opts.stream as string | undefined, key, connection });
           return printRemote(r, opts.vm as string, key !== undefined, out, err);
         }
-        for (const o of ['vm', 'subject-prefix', 'stream']) if (opts[o] !== undefined) throw new Usage(`--${o} goes with --nats`);
+        for (const o of ['vm', 'subject-prefix', 'stream', ...CONNECTION_FLAGS]) if (opts[o] !== undefined) throw new Usage(`--${o} goes with --nats`);
         if (!files.length) throw new Usage('verify needs at least one FILE');
         const key = loadKey({ file: opts['key-file'] as string | undefined, env: opts['key-env'] as string | undefined });
         const r = verifyFiles(files, { key });

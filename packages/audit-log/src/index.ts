@@ -10,5 +10,5 @@ export { Hasher, GENESIS, loadKey, type ChainAlg } from './chain.ts';
 export { canonicalJson, recordValue, recordString } from './canonical.ts';
 export { segmentName, listSegments } from './files.ts';
 export { AuditWriteError, AuditLockError, AuditRecoveryError, AuditFormatError } from './errors.ts';
-export { auditCommand, describeBreak, AUDIT_USAGE, type AuditIo, type RemoteVerifier, type RemoteVerifyOptions, type RemoteVerifyResult } from './cli.ts';
+export { auditCommand, describeBreak, AuditUsageError, AUDIT_USAGE, type AuditIo, type RemoteVerifier, type RemoteVerifyOptions, type RemoteVerifyResult } from './cli.ts';
 export { parseHmp, normalizeHmpName, matchHmpName, HMP_ALIASES, type HmpCommand } from './hmp-names.ts';

@@ -4,7 +4,8 @@
  * gateway.
  */
 import { parseMessage, toPlain, type JsonPlain } from '@qmpmux/protocol';
-import { checkTlsFiles, connectFailure, Fleet, readCredsFile, type EventQuery, type FleetOptions, type InventoryEntry, type TlsFiles } from '@qmpmux/plugin-nats';
+import { checkTlsFiles, connectFailure, Fleet, readCredsFile, verifyAuditStream, type EventQuery, type FleetOptions, type InventoryEntry, type TlsFiles } from '@qmpmux/plugin-nats';
+import { AuditUsageError, type RemoteVerifyOptions, type RemoteVerifyResult } from '@qmpmux/audit-log';
 import { numberOpt, parseArgs, UsageError, wantsHelp } from './args.ts';
 import { CliFailure } from './connect.ts';
 import { formatEvent } from './events.ts';
@@ -95,11 +96,31 @@ function nameOpt(opts: Record<string, unknown>, key: string): string | undefined
   return v;
 }
 
-async function open(o: FleetOptions): Promise<Fleet> {
+async function open(o: FleetOptions, who = 'qmpmux fleet: '): Promise<Fleet> {
   try {
     return await Fleet.open(o);
   } catch (e) {
-    throw new CliFailure(`qmpmux fleet: cannot connect to NATS ${o.servers.join(', ')}: ${connectFailure(e, o.tls, { ca: '--tls-ca', cert: '--tls-cert' }).text}`);
+    throw new CliFailure(`${who}cannot connect to NATS ${o.servers.join(', ')}: ${connectFailure(e, o.tls, { ca: '--tls-ca', cert: '--tls-cert' }).text}`);
+  }
+}
+
+/**
+ * `qmpmux audit verify --nats URL --vm VM`: the verifier the audit command is given, connecting as the
+ * fleet commands do (the same flags, environment and messages) and reading the chain back from the
+ * stream with the NATS plugin's verifier.
+ */
+export async function auditVerifyAtNats(o: RemoteVerifyOptions): Promise<RemoteVerifyResult> {
+  let c: FleetOptions;
+  try {
+    c = common({ nats: o.url.split(','), ...o.connection });
+  } catch (e) {
+    throw e instanceof UsageError ? new AuditUsageError(e.message) : e;
+  }
+  const f = await open(c, '');
+  try {
+    return await verifyAuditStream({ nc: f.nc, vm: o.vm, subjectPrefix: o.subjectPrefix, stream: o.stream, key: o.key });
+  } finally {
+    await f.close();
   }
 }
 

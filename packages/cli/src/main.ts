@@ -6,7 +6,7 @@ import { serve, SERVE_USAGE } from './serve.ts';
 import { shell, SHELL_USAGE } from './shell.ts';
 import { events, EVENTS_USAGE } from './events.ts';
 import { clients, CLIENTS_USAGE } from './clients.ts';
-import { fleet, FLEET_USAGE } from './fleet.ts';
+import { auditVerifyAtNats, fleet, FLEET_USAGE } from './fleet.ts';
 import { auditCommand, AUDIT_USAGE } from '@qmpmux/audit-log';
 
 export interface Subcommand {
@@ -30,8 +30,8 @@ export const COMMANDS: Record<string, Subcommand> = {
 async function auditSub(argv: string[]): Promise<number> {
   // `qmpmux audit verify --help`: the audit usage covers every audit subcommand.
   if (argv.length > 1 && wantsHelp(argv.slice(1))) return (process.stdout.write(AUDIT_USAGE + '\n'), 0);
-  // `verify --nats`: the NATS plugin's verifier, loaded only when asked for.
-  return auditCommand(argv, { natsVerify: async (o) => (await import('@qmpmux/plugin-nats')).verifyAuditAtNats(o) });
+  // `verify --nats`: read back through NATS, connected as the fleet commands are.
+  return auditCommand(argv, { natsVerify: auditVerifyAtNats });
 }
 
 export function usage(): string {

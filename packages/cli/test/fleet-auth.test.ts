@@ -11,17 +11,24 @@ import { QmpClient } from '@qmpmux/client';
 import { createLogger } from '@qmpmux/core';
 import { makeNatsOperator, makeTestCa, runQmpmux, startNats, startProxy, until, useQemu, useTempDir, type TestNats, type TestProxy } from '@qmpmux/e2e';
 import { natsPlugin } from '@qmpmux/plugin-nats';
+import { hmpAuditPlugin } from '@qmpmux/plugin-hmp-audit';
 
 const run = (...args: string[]) => runQmpmux(args);
 const dir = useTempDir('qmpmux-fleet-auth-');
 const qemu = useQemu();
 
-/** qmpmux serving VM `vm` with the nats plugin (`options`), and one STOP/RESUME pair from a local client. */
-async function serveVm(vm: string, options: Record<string, unknown>): Promise<TestProxy> {
-  const mux = await startProxy(qemu.address, { name: vm, log: createLogger('t', 'error'), plugins: [{ definition: natsPlugin, options: { ...options, gatewayPrincipal: 'fleet' } }] });
+/**
+ * qmpmux serving VM `vm` with the nats plugin (`options`), and one STOP/RESUME pair from a local client;
+ * with `auditLog`, hmp-audit writes there, the plugin ships it, and the client sends one HMP command.
+ */
+async function serveVm(vm: string, options: Record<string, unknown>, auditLog?: string): Promise<TestProxy> {
+  const audit = auditLog ? [{ definition: hmpAuditPlugin, options: { path: auditLog, fsync: 'batch' } }] : [];
+  const nats = { definition: natsPlugin, options: { ...options, gatewayPrincipal: 'fleet', ...(auditLog ? { audit: { path: auditLog } } : {}) } };
+  const mux = await startProxy(qemu.address, { name: vm, log: createLogger('t', 'error'), plugins: [...audit, nats] });
   const c = await QmpClient.connect(mux.unix);
   await c.execute('stop');
   await c.execute('cont');
+  if (auditLog) await c.execute('human-monitor-command', { 'command-line': 'info status' });
   c.close();
   return mux;
 }
@@ -60,7 +67,7 @@ describe('qmpmux fleet over TLS, client certificates required', () => {
   before(async () => {
     nats = await startNats({ tls: { ca, verify: true } });
     url = nats.url;
-    mux = await serveVm('tls1', { servers: [url], tls: { ca: ca.cert, ...client } });
+    mux = await serveVm('tls1', { servers: [url], tls: { ca: ca.cert, ...client } }, join(dir, 'tls1-audit.log'));
   });
   after(async () => {
     await mux?.stop();
@@ -76,6 +83,18 @@ describe('qmpmux fleet over TLS, client certificates required', () => {
     await fails(['fleet', 'ls', '--nats', url, '--tls-ca', ca.cert], 1, /^qmpmux fleet: cannot connect to NATS .*: .*(it|does it) require(s)? a client certificate \(--tls-cert\)/);
     await fails(['fleet', 'ls', '--nats', url, '--tls-ca', other.cert, '--tls-cert', client.cert, '--tls-key', client.key], 1, /the server's TLS certificate is not trusted \(.*\): the CA of --tls-ca did not sign it\n$/);
     await fails(['fleet', 'exec', '--vm', 'tls1', 'query-status', '--nats', `tls://127.0.0.1:${nats.port}`], 1, /the server's TLS certificate is not trusted \(.*\): name the CA that signed it with --tls-ca\n$/);
+  });
+
+  it('audit verify --nats with the same flags: the audit records the plugin shipped over TLS, read back and verified', async () => {
+    const flags = ['--nats', url, '--tls-ca', ca.cert, '--tls-cert', client.cert, '--tls-key', client.key];
+    // The local log's records and head: the stream's must be the same once shipped.
+    const local = await run('audit', 'verify', join(dir, 'tls1-audit.log'));
+    const [, n, head] = /^ok: (\d+) record\(s\), seq 1\.\.\d+ in 1 file\(s\), chain sha256, head ([0-9a-f]{64})\n$/.exec(local.out) ?? assert.fail(local.out + local.err);
+    const expected = `ok: ${n} record(s), seq 1..${n} in stream QMPMUX_AUDIT (qmpmux.tls1.audit), chain sha256, head ${head}\n`;
+    await until(async () => (await run('audit', 'verify', '--vm', 'tls1', ...flags)).out === expected, 'the records shipped');
+    await fails(['audit', 'verify', '--vm', 'tls1', '--nats', url, '--tls-ca', ca.cert], 1, /^qmpmux audit: cannot connect to NATS .*: .*(it|does it) require(s)? a client certificate \(--tls-cert\)/);
+    await fails(['audit', 'verify', '--vm', 'tls1', '--nats', url, '--tls-cert', client.cert], 2, /^qmpmux audit: --tls-key: cert and key go together: a client certificate and its key \(qmpmux audit --help\)\n$/);
+    await fails(['audit', 'verify', '--tls-ca', ca.cert, join(dir, 'tls1-audit.log')], 2, /^qmpmux audit: --tls-ca goes with --nats \(qmpmux audit --help\)\n$/);
   });
 
   it('bad TLS flags: exit 2 naming the flag', async () => {
@@ -107,6 +126,14 @@ describe('qmpmux fleet --creds, against a server in operator mode', () => {
     const stranger = file('stranger.creds', makeNatsOperator('elsewhere').userCreds('fleet'));
     await fails(['fleet', 'ls', '--nats', nats.url, '--creds', stranger], 1, /^qmpmux fleet: cannot connect to NATS .*: Authorization Violation: the server refused the credentials\n$/);
     await fails(['fleet', 'exec', '--vm', 'jwt1', 'query-status', '--nats', nats.url], 1, /Authorization Violation: the server refused the credentials\n$/);
+  });
+
+  it('audit verify --nats --creds: connects as the user (the stream has no record of jwt1); a stranger is refused', async () => {
+    const r = await run('audit', 'verify', '--nats', nats.url, '--vm', 'jwt1', '--creds', creds);
+    assert.equal(r.code, 1, r.out + r.err);
+    assert.match(r.out + r.err, /no audit record of jwt1|there is no JetStream stream QMPMUX_AUDIT/);
+    const stranger = file('stranger2.creds', makeNatsOperator('elsewhere').userCreds('fleet'));
+    await fails(['audit', 'verify', '--nats', nats.url, '--vm', 'jwt1', '--creds', stranger], 1, /^qmpmux audit: cannot connect to NATS .*: Authorization Violation: the server refused the credentials\n$/);
   });
 
   it('a missing creds file, or not one: exit 2 naming --creds', async () => {

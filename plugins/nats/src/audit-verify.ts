@@ -6,9 +6,9 @@
  * without its line end), and carries the headers the shipper set (Nats-Msg-Id = `<vm>.<hash>`,
  * Qmpmux-Audit-Seq = seq). Memory: one fetched batch at a time.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
-import { verifyChain, type ChainItem, type RemoteVerifyOptions, type RemoteVerifyResult } from '@qmpmux/audit-log';
+import { verifyChain, type ChainItem, type RemoteVerifyResult } from '@qmpmux/audit-log';
 import { AUDIT_SEQ_HEADER, auditMsgId, auditSubject, decodeAuditPayload, DEFAULT_AUDIT_STREAM, MSG_ID_HEADER } from './audit-stream.ts';
 
 export interface StreamVerifyOptions {
@@ -74,13 +74,3 @@ function item(m: JsMsg, vm: string): ChainItem<string> {
 }
 
 const NL = Buffer.from('\n');
-
-/** `qmpmux audit verify --nats`: connect, verify, close. */
-export const verifyAuditAtNats = async (o: RemoteVerifyOptions): Promise<RemoteVerifyResult> => {
-  const nc = await connect({ servers: o.url.split(','), name: 'qmpmux audit verify', reconnect: false });
-  try {
-    return await verifyAuditStream({ nc, vm: o.vm, subjectPrefix: o.subjectPrefix, stream: o.stream, key: o.key });
-  } finally {
-    await nc.close();
-  }
-};

@@ -12,4 +12,4 @@ export { Fleet, vmGlob, type FleetOptions, type FleetMessage, type EventQuery } 
 export { startAuditShipper, AUDIT_SHIPPER_DEFAULTS, type AuditShipper, type AuditShipperOptions } from './audit-shipper.ts';
 export { startAuditShipperThread, type ThreadShipperOptions, type ConnectionSettings } from './audit-thread.ts';
 export { auditMsgId, auditSubject, ensureAuditStream, lastAuditRecord, DEFAULT_AUDIT_STREAM, DEFAULT_AUDIT_DUPLICATE_WINDOW_MS, AUDIT_SEQ_HEADER } from './audit-stream.ts';
-export { verifyAuditStream, verifyAuditAtNats, type StreamVerifyOptions } from './audit-verify.ts';
+export { verifyAuditStream, type StreamVerifyOptions } from './audit-verify.ts';
