@@ -15,18 +15,24 @@ export const DEFAULT_QEMU_ARGS = ['-M', 'none', '-display', 'none', '-nodefaults
 /**
  * QEMU runs under a small sh watchdog holding a pipe from qmpmux on fd 3: when qmpmux goes away —
  * even by SIGKILL — the pipe closes and the watchdog stops QEMU, so no VM is left orphaned. SIGTERM
- * to the watchdog is passed on to QEMU, also one that comes while QEMU is being started (the trap is
- * set first; a signal before QEMU's pid is known is passed on as soon as it is). The watchdog exits
- * with QEMU's status.
+ * to the watchdog is passed on to QEMU, also one that comes while QEMU is being started: the trap is
+ * set first, a signal before QEMU's pid is known is passed on as soon as it is, and one that reaches
+ * QEMU's process before its exec is not swallowed by the trap that process inherited. qmpmux stops
+ * QEMU by closing the pipe (and TERM to the watchdog); a QEMU that does not go is killed after 10 s.
+ * The watchdog exits with QEMU's status.
  */
 const WATCHDOG = [
   'exec 3<&0',
   'q= stop=',
   "trap 'stop=1; [ -z \"$q\" ] || kill -TERM $q 2>/dev/null' TERM INT",
-  '"$0" "$@" </dev/null &',
+  // QEMU's shell (forked, then exec'd) must not keep the trap: a TERM between the fork and the exec
+  // would be taken by it and QEMU started anyway. It drops the trap, and gives up if a TERM came first.
+  '( trap - TERM INT; [ -z "$stop" ] || exit 143; exec "$0" "$@" ) </dev/null &',
   'q=$!',
   '[ -z "$stop" ] || kill -TERM $q 2>/dev/null',
-  '( read _ <&3; kill -TERM $q 2>/dev/null ) &',
+  // The pipe's watcher: when it closes, TERM to QEMU every second (a TERM that comes while QEMU is
+  // still setting up its main loop can go unnoticed until something wakes it), KILL after ten.
+  '( trap - TERM INT; read _ <&3; n=0; while kill -TERM $q 2>/dev/null && [ $n -lt 10 ]; do sleep 1; n=$((n+1)); done; kill -KILL $q 2>/dev/null ) &',
   'r=$!',
   'wait $q; s=$?',
   'while kill -0 $q 2>/dev/null; do wait $q; s=$?; done',

@@ -29,16 +29,17 @@ function keptLog(): { log: Logger; lines: string[] } {
 
 describe('managed QEMU', () => {
   it('stopped right after it was started, at many moments of its start: no QEMU left behind', async () => {
-    const left: string[] = [];
+    const sockets: string[] = [];
     for (let i = 0; i < 40; i++) {
       const q = new ManagedQemu(DEFAULT_QEMU_BINARY, DEFAULT_QEMU_ARGS, keptLog().log);
       q.start();
       await sleep(i % 10); // 0..9 ms: the watchdog's shell, QEMU's exec, its socket
       await q.stop();
-      // QEMU gets the signal; give it its moment to go (it exits within milliseconds of SIGTERM).
-      await until(() => processesWith(q.socket).length === 0, `QEMU of ${q.socket} gone`, 10_000).catch(() => left.push(q.socket));
+      sockets.push(q.socket);
     }
-    assert.deepEqual(left, [], 'QEMUs left running');
+    // Every QEMU has been told to go; a busy machine may take its time over it, never forever.
+    const left = () => sockets.filter((s) => processesWith(s).length > 0);
+    await until(() => left().length === 0, () => `QEMUs gone; still running: ${left().join(' ')}`, 60_000);
   });
 
   it('what QEMU says on stderr is logged before stop() returns, never after', async () => {
