@@ -1,5 +1,6 @@
-/** Ending a child process the harness started (QEMU, nats-server, qmpmux) and waiting until it is gone. */
+/** Ending a child process the harness started (QEMU, nats-server, qmpmux) and waiting until it is gone; finding processes by command line. */
 import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * Send `signal` (default SIGKILL) unless the process has exited already, and wait for its exit; one
@@ -16,4 +17,15 @@ export async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals = '
   } finally {
     clearTimeout(t);
   }
+}
+
+/** The pids of the processes whose command line holds `text` (e.g. a QEMU's socket path), from /proc. */
+export function processesWith(text: string): string[] {
+  return readdirSync('/proc').filter((p) => {
+    try {
+      return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(text);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 }

@@ -11,3 +11,4 @@ export { makeNatsOperator, type NatsOperator } from './nats-jwt.ts';
 export { until } from './until.ts';
 export { useTempDir } from './temp-dir.ts';
 export { QMPMUX_BIN, STACK_LINE, runQmpmux, spawnQmpmux, type QmpmuxProcess, type QmpmuxResult, type QmpmuxRunOptions, type QmpmuxSpawnOptions } from './qmpmux.ts';
+export { stopProcess, processesWith } from './child.ts';

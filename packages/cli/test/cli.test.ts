@@ -1,13 +1,13 @@
 /** The qmpmux command, run as a real process in front of a real QEMU. */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
-import { runQmpmux, spawnQmpmux, until, type QmpmuxProcess } from '@qmpmux/e2e';
+import { processesWith, runQmpmux, spawnQmpmux, until, type QmpmuxProcess } from '@qmpmux/e2e';
 import { parseShellLine } from '../src/shell.ts';
 
 const run = (args: string[], input?: string) => runQmpmux(args, { input });
@@ -19,17 +19,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** Pids of the processes whose command line holds `text`. */
-function processesWith(text: string): string[] {
-  return readdirSync('/proc').filter((p) => {
-    try {
-      return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(text);
-    } catch {
-      return false; // gone meanwhile
-    }
-  });
 }
 
 describe('qmpmux serve (managed QEMU) and qmpmux shell', () => {

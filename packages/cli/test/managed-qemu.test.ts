@@ -4,22 +4,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger, type Logger } from '@qmpmux/core';
-import { until } from '@qmpmux/e2e';
+import { processesWith, until } from '@qmpmux/e2e';
 import { DEFAULT_QEMU_ARGS, DEFAULT_QEMU_BINARY, ManagedQemu } from '../src/qemu.ts';
-
-/** Processes whose command line holds `text`. */
-function processesWith(text: string): string[] {
-  return readdirSync('/proc').filter((p) => {
-    try {
-      return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(text);
-    } catch {
-      return false; // gone meanwhile
-    }
-  });
-}
 
 /** A logger that keeps what was logged (each line as `level message`). */
 function keptLog(): { log: Logger; lines: string[] } {
