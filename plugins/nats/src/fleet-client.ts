@@ -52,6 +52,45 @@ export function vmGlob(glob: string): RegExp {
   return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
 }
 
+/**
+ * Listing the inventory's keys: nothing from the server for this long while the listing is not done
+ * means it stalled, and it is started again.
+ */
+export const KEYS_STALL_MS = 2_000;
+
+/**
+ * The keys of a KV bucket. nats.js's `keys()` counts what the server says is pending when it starts and
+ * waits for that many; an entry that expires (the bucket's TTL) in between is never delivered, and the
+ * listing would wait forever — measured: 6 listings in 30 taken at the moment an entry expired. So a
+ * stalled listing is stopped and taken again (the expired entry is gone by then), three times at most.
+ */
+async function listKeys(kv: Awaited<ReturnType<Kvm['open']>>): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    const it = await kv.keys();
+    let stalled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = true;
+        it.stop();
+      }, KEYS_STALL_MS);
+    };
+    const keys: string[] = [];
+    arm();
+    try {
+      for await (const k of it) {
+        keys.push(k);
+        arm();
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!stalled) return keys;
+    if (attempt === 3) throw new Error(`listing the KV bucket's keys stalled ${attempt} times (no answer for ${KEYS_STALL_MS} ms)`);
+  }
+}
+
 export class Fleet {
   private constructor(
     readonly nc: NatsConnection,
@@ -81,9 +120,7 @@ export class Fleet {
       return []; // no bucket: no qmpmux has ever registered
     }
     const out: InventoryEntry[] = [];
-    const keys: string[] = [];
-    for await (const k of await kv.keys()) keys.push(k);
-    for (const k of keys) {
+    for (const k of await listKeys(kv)) {
       const e = await kv.get(k);
       if (e && e.operation === 'PUT') out.push(e.json() as InventoryEntry);
     }

@@ -8,7 +8,7 @@ export { connectionOptions, connectFailure, type NatsState } from './connection.
 export { eventSubjects } from './events.ts';
 export { qemuVersion, type InventoryEntry } from './inventory.ts';
 export { QUEUE_GROUP } from './gateway.ts';
-export { Fleet, vmGlob, type FleetOptions, type FleetMessage, type EventQuery } from './fleet-client.ts';
+export { Fleet, KEYS_STALL_MS, vmGlob, type FleetOptions, type FleetMessage, type EventQuery } from './fleet-client.ts';
 export { startAuditShipper, AUDIT_SHIPPER_DEFAULTS, type AuditShipper, type AuditShipperOptions } from './audit-shipper.ts';
 export { startAuditShipperThread, type ThreadShipperOptions, type ConnectionSettings } from './audit-thread.ts';
 export { auditMsgId, auditSubject, ensureAuditStream, lastAuditRecord, DEFAULT_AUDIT_STREAM, DEFAULT_AUDIT_DUPLICATE_WINDOW_MS, AUDIT_SEQ_HEADER } from './audit-stream.ts';
