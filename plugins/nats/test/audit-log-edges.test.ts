@@ -6,33 +6,24 @@
  * two shippers racing on one log; and the publisher's acks (stored, duplicate, refused expectation, no
  * stream).
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, copyFileSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { headers, type NatsConnection } from '@nats-io/transport-node';
+import { headers } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { AuditWriter, encodeHashed, encodeRecord, Hasher, recordValue, type WriterOptions } from '@qmpmux/audit-log';
-import { startNats, useTempDir, type TestNats } from '@qmpmux/e2e';
+import { useTempDir } from '@qmpmux/e2e';
 import { AckPublisher, PublishRefused } from '../src/audit-publish.ts';
 import { startAuditShipper, type AuditShipperOptions } from '../src/audit-shipper.ts';
 import { verifyAuditStream } from '../src/audit-verify.ts';
 import { countOnSubject, localRecords, sameAsLog, streamMessages } from './audit-helpers.ts';
-import { captureLog, natsClient, until } from './helpers.ts';
+import { captureLog, until, useNats } from './helpers.ts';
 
 const STREAM = 'QMPMUX_AUDIT';
 const tmp = useTempDir('qmpmux-nats-audit-');
-let nats: TestNats;
-let nc: NatsConnection;
-before(async () => {
-  nats = await startNats();
-  nc = await natsClient(nats.url);
-});
-after(async () => {
-  await nc?.close();
-  await nats?.stop();
-});
+const bus = useNats();
 
 let n = 0;
 /** A fresh VM name and log path per test: one subject each in the shared stream. */
@@ -51,7 +42,7 @@ function append(w: AuditWriter, count: number, extra: Record<string, unknown> = 
 
 function ship(vm: string, path: string, over: Partial<AuditShipperOptions> = {}) {
   const { log, lines } = captureLog();
-  const shipper = startAuditShipper({ nc, vm, subjectPrefix: 'qmpmux', stream: STREAM, logPath: path, host: 'host-b', log, pollMs: 50, ...over });
+  const shipper = startAuditShipper({ nc: bus.nc, vm, subjectPrefix: 'qmpmux', stream: STREAM, logPath: path, host: 'host-b', log, pollMs: 50, ...over });
   return { shipper, lines };
 }
 
@@ -71,7 +62,7 @@ describe('the shipper on the log’s edge cases', () => {
       const { bytes } = encodeRecord('json', { seq: 6, time: new Date().toISOString(), type: 'command', client: 9, prev: last.hash }, new Hasher());
       appendFileSync(path, bytes.subarray(0, 40));
       await sleep(300);
-      assert.equal(await countOnSubject(nc, STREAM, subject), 5, 'half a record is not shipped');
+      assert.equal(await countOnSubject(bus.nc, STREAM, subject), 5, 'half a record is not shipped');
       appendFileSync(path, bytes.subarray(40));
       await until(() => shipper.lastShippedSeq === 6, 'the completed record shipped');
       // A crash inside a write leaves a torn tail; the next writer cuts it off and continues the chain.
@@ -80,8 +71,8 @@ describe('the shipper on the log’s edge cases', () => {
       append(w2, 3);
       await w2.close();
       await until(() => shipper.lastShippedSeq === lastSeq(path), 'the records after the cut shipped');
-      assert.equal(sameAsLog(await streamMessages(nc, STREAM, subject), path, 'host-b'), undefined);
-      assert.equal((await verifyAuditStream({ nc, vm })).report.ok, true);
+      assert.equal(sameAsLog(await streamMessages(bus.nc, STREAM, subject), path, 'host-b'), undefined);
+      assert.equal((await verifyAuditStream({ nc: bus.nc, vm })).report.ok, true);
     } finally {
       await shipper.stop();
     }
@@ -100,7 +91,7 @@ describe('the shipper on the log’s edge cases', () => {
     try {
       await until(() => b.shipper.lastShippedSeq === lastSeq(path), 'the rest shipped');
       assert.equal(b.shipper.shipped, localRecords(path).length - a.shipper.shipped, 'the second shipper shipped only what the stream did not have');
-      assert.equal(sameAsLog(await streamMessages(nc, STREAM, subject), path, 'host-b'), undefined);
+      assert.equal(sameAsLog(await streamMessages(bus.nc, STREAM, subject), path, 'host-b'), undefined);
       assert.deepEqual(b.lines.filter((l) => l.level === 'error'), []);
     } finally {
       await b.shipper.stop();
@@ -123,7 +114,7 @@ describe('the shipper on the log’s edge cases', () => {
       await until(() => b.shipper.shipped === 4, 'the older records went through again');
       const err = b.lines.find((l) => l.level === 'error')?.msg ?? '';
       assert.match(err, /the last audit record of edge\d+ in the stream QMPMUX_AUDIT \(seq 7, hash [0-9a-f]{16}…, stream seq \d+\) is not in the local log .*\(the log ends before seq 7\): shipping the log from its start/);
-      assert.equal(await countOnSubject(nc, STREAM, subject), 7, 'records the stream holds were dropped as duplicates (within the duplicate window)');
+      assert.equal(await countOnSubject(bus.nc, STREAM, subject), 7, 'records the stream holds were dropped as duplicates (within the duplicate window)');
     } finally {
       await b.shipper.stop();
     }
@@ -145,9 +136,9 @@ describe('the shipper on the log’s edge cases', () => {
     try {
       await until(() => b.shipper.lastShippedSeq === 3, 'the other chain shipped');
       assert.match(b.lines.find((l) => l.level === 'error')?.msg ?? '', /is not in the local log .*\(the log ends before seq 4\)/);
-      const streamed = await streamMessages(nc, STREAM, subject);
+      const streamed = await streamMessages(bus.nc, STREAM, subject);
       assert.deepEqual(streamed.map((s) => s.record.seq), [1, 2, 3, 4, 1, 2, 3]);
-      const v = await verifyAuditStream({ nc, vm });
+      const v = await verifyAuditStream({ nc: bus.nc, vm });
       assert.equal(v.report.ok, false);
       assert.deepEqual([v.report.broken!.kind, v.report.broken!.seq, v.report.broken!.expectedSeq, v.report.broken!.at], ['seq', 1, 5, `stream seq ${streamed[4]!.streamSeq}`]);
     } finally {
@@ -177,7 +168,7 @@ describe('the shipper on the log’s edge cases', () => {
       append(w3, 1, { third: true });
       await w3.close();
       await until(() => shipper.shipped === 4 + 6 + 2, 'the third chain shipped');
-      const streamed = await streamMessages(nc, STREAM, subject);
+      const streamed = await streamMessages(bus.nc, STREAM, subject);
       assert.deepEqual(streamed.map((s) => s.record.seq), [1, 2, 3, 4, 1, 2, 3, 4, 5, 6, 1, 2]);
       assert.deepEqual(streamed.slice(-2).map((s) => s.record.hash), localRecords(path).map((r) => r.hash));
     } finally {
@@ -194,9 +185,9 @@ describe('the shipper on the log’s edge cases', () => {
     try {
       const recs = localRecords(path);
       await until(() => shipper.lastShippedSeq === recs.at(-1)!.seq, 'all shipped');
-      const streamed = await streamMessages(nc, STREAM, subject);
+      const streamed = await streamMessages(bus.nc, STREAM, subject);
       assert.deepEqual(streamed.map((m) => m.payload), recs.map((r) => encodeHashed('json', r).toString('utf8').slice(0, -1)));
-      assert.equal((await verifyAuditStream({ nc, vm })).report.ok, true);
+      assert.equal((await verifyAuditStream({ nc: bus.nc, vm })).report.ok, true);
     } finally {
       await shipper.stop();
     }
@@ -213,8 +204,8 @@ describe('the shipper on the log’s edge cases', () => {
     const shippers = [ship(a.vm, a.path), ship(b.vm, b.path)];
     try {
       await until(() => shippers.every((s) => s.shipper.lastShippedSeq === 21), 'both logs shipped');
-      assert.equal(sameAsLog(await streamMessages(nc, STREAM, a.subject), a.path, 'host-b'), undefined);
-      assert.equal(sameAsLog(await streamMessages(nc, STREAM, b.subject), b.path, 'host-b'), undefined);
+      assert.equal(sameAsLog(await streamMessages(bus.nc, STREAM, a.subject), a.path, 'host-b'), undefined);
+      assert.equal(sameAsLog(await streamMessages(bus.nc, STREAM, b.subject), b.path, 'host-b'), undefined);
     } finally {
       for (const s of shippers) await s.shipper.stop();
     }
@@ -223,22 +214,22 @@ describe('the shipper on the log’s edge cases', () => {
   it('two shippers on one log (a misconfiguration): still each record once, in order', async () => {
     const { vm, path } = fresh();
     // A short duplicate window: what it does not drop, the expected last subject sequence refuses.
-    await (await jetstreamManager(nc)).streams.add({ name: 'RACE', subjects: ['race.*.audit'], duplicate_window: 100_000_000 });
+    await (await jetstreamManager(bus.nc)).streams.add({ name: 'RACE', subjects: ['race.*.audit'], duplicate_window: 100_000_000 });
     const w = writer(path);
     append(w, 3000);
     await w.close();
     const racers = [0, 1].map(() => ship(vm, path, { subjectPrefix: 'race', stream: 'RACE' }));
     try {
       await until(() => racers.every((r) => r.shipper.lastShippedSeq === 3001), 'both shippers see the whole log in the stream');
-      assert.equal(sameAsLog(await streamMessages(nc, 'RACE', `race.${vm}.audit`), path, 'host-b'), undefined);
+      assert.equal(sameAsLog(await streamMessages(bus.nc, 'RACE', `race.${vm}.audit`), path, 'host-b'), undefined);
     } finally {
       for (const r of racers) await r.shipper.stop();
     }
   });
 
   it('publishes with the ack on its own inbox: stored, a duplicate, a refused expectation, no stream', async () => {
-    await (await jetstreamManager(nc)).streams.add({ name: 'ACKS', subjects: ['acks.>'] });
-    const p = new AckPublisher(nc, 2000);
+    await (await jetstreamManager(bus.nc)).streams.add({ name: 'ACKS', subjects: ['acks.>'] });
+    const p = new AckPublisher(bus.nc, 2000);
     try {
       const h = (id: string, last?: number) => {
         const x = headers();
@@ -269,7 +260,7 @@ describe('the shipper on the log’s edge cases', () => {
       await until(() => shipper.lastShippedSeq === 6, 'the records after it shipped');
       assert.equal(shipper.shipped, 5);
       assert.match(lines.find((l) => l.level === 'error')?.msg ?? '', /the record at byte \d+ is larger than maxRecordBytes \(8192\): not shipped/);
-      const v = await verifyAuditStream({ nc, vm });
+      const v = await verifyAuditStream({ nc: bus.nc, vm });
       assert.deepEqual([v.report.ok, v.report.broken!.expectedSeq, v.report.broken!.seq], [false, 4, 5]);
     } finally {
       await shipper.stop();

@@ -4,33 +4,22 @@
  * (seen in 6 listings of 30 taken at the moment of expiry); Fleet.ls() takes a stalled listing again.
  * Real nats-server 2.9.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
-import { startNats, type TestNats } from '@qmpmux/e2e';
 import { Fleet, KEYS_STALL_MS } from '../src/index.ts';
-import { natsClient } from './helpers.ts';
+import { useNats } from './helpers.ts';
 
 describe('Fleet.ls while entries expire', () => {
-  let nats: TestNats;
-  let nc: NatsConnection;
-  before(async () => {
-    nats = await startNats();
-    nc = await natsClient(nats.url);
-  });
-  after(async () => {
-    await nc?.close();
-    await nats?.stop();
-  });
+  const bus = useNats();
 
   it('answers every time, listing taken at every moment around the expiry of the entry (12 buckets at once)', async () => {
     const BUCKETS = 12;
     const TTL_MS = 1000;
     const outcomes = await Promise.all(
       Array.from({ length: BUCKETS }, async (_, b) => {
-        const kv = await new Kvm(nc).create(`LS${b}`, { ttl: TTL_MS, history: 1 });
-        const fleet = await Fleet.open({ servers: [nats.url], inventoryBucket: `LS${b}` });
+        const kv = await new Kvm(bus.nc).create(`LS${b}`, { ttl: TTL_MS, history: 1 });
+        const fleet = await Fleet.open({ servers: [bus.nats.url], inventoryBucket: `LS${b}` });
         try {
           await kv.put('vm', JSON.stringify({ vm: 'vm' }));
           const t0 = Date.now();

@@ -14,7 +14,7 @@ import { RawClient, startNats, startQemu, type TestNats, type TestQemu } from '@
 import { policyPlugin } from '@qmpmux/plugin-policy';
 import { hmpAuditPlugin } from '@qmpmux/plugin-hmp-audit';
 import { natsPlugin } from '../src/index.ts';
-import { natsClient, natsStats, startMux, until, type Mux } from './helpers.ts';
+import { natsClient, natsStats, startMux, until, type Mux, useNats } from './helpers.ts';
 
 const policy = {
   definition: policyPlugin,
@@ -171,23 +171,14 @@ describe('the NATS command gateway', () => {
 });
 
 describe('the NATS command gateway, configured otherwise', () => {
-  let nats: TestNats;
-  let nc: NatsConnection;
-  before(async () => {
-    nats = await startNats();
-    nc = await natsClient(nats.url);
-  });
-  after(async () => {
-    await nc?.close();
-    await nats?.stop();
-  });
-  const ask = async (subject: string, body: string) => Buffer.from((await nc.request(subject, Buffer.from(body), { timeout: 10_000 })).data).toString('latin1');
+  const bus = useNats();
+  const ask = async (subject: string, body: string) => Buffer.from((await bus.nc.request(subject, Buffer.from(body), { timeout: 10_000 })).data).toString('latin1');
 
   it('without gatewayPrincipal every request is refused with a clear error (the id echoed)', async () => {
-    const m = await startMux({ servers: [nats.url] }, { vm: 'nogw' });
+    const m = await startMux({ servers: [bus.nats.url] }, { vm: 'nogw' });
     try {
       await until(() => m.lines.some((l) => /connected to NATS/.test(l.msg)), 'connected');
-      await until(async () => (await nc.request('qmpmux.nogw.qmp', Buffer.from('{}'), { timeout: 500 }).then(() => true, () => false)), 'the gateway subscribed');
+      await until(async () => (await bus.nc.request('qmpmux.nogw.qmp', Buffer.from('{}'), { timeout: 500 }).then(() => true, () => false)), 'the gateway subscribed');
       assert.equal(
         await ask('qmpmux.nogw.qmp', '{"execute":"query-status","id":7}'),
         `{"id": 7, "error": {"class": "GenericError", "desc": ${JSON.stringify(errorText('GATEWAY_NO_PRINCIPAL'))}}}\r\n`,
@@ -199,9 +190,9 @@ describe('the NATS command gateway, configured otherwise', () => {
   });
 
   it('bounded: beyond maxGatewayConcurrency running and maxGatewayQueue waiting, a request is refused at once (GATEWAY_BUSY)', async () => {
-    const m = await startMux({ servers: [nats.url], gatewayPrincipal: 'any', maxGatewayConcurrency: 1, maxGatewayQueue: 1 }, { vm: 'busy' });
+    const m = await startMux({ servers: [bus.nats.url], gatewayPrincipal: 'any', maxGatewayConcurrency: 1, maxGatewayQueue: 1 }, { vm: 'busy' });
     try {
-      await until(async () => (await nc.request('qmpmux.busy.qmp', Buffer.from('{"execute":"query-name"}'), { timeout: 500 }).then(() => true, () => false)), 'the gateway answers');
+      await until(async () => (await bus.nc.request('qmpmux.busy.qmp', Buffer.from('{"execute":"query-name"}'), { timeout: 500 }).then(() => true, () => false)), 'the gateway answers');
       process.kill(m.qemu.pid, 'SIGSTOP'); // QEMU answers nothing now
       const running = ask('qmpmux.busy.qmp', '{"execute":"query-status","id":"a"}');
       await until(() => m.mux.proxy.link.depths.inflight > 0, 'the first request at QEMU');

@@ -1,11 +1,12 @@
 /** Test helpers: qmpmux with the nats plugin in front of a real QEMU, and a NATS client to look at what landed. */
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { QmpClient } from '@qmpmux/client';
 import { createLogger, type Logger, type LogLevel, type PluginSpec } from '@qmpmux/core';
-import { startProxy, startQemu, until, type TestProxy, type TestQemu } from '@qmpmux/e2e';
+import { startNats, startProxy, startQemu, until, type StartNatsOptions, type TestNats, type TestProxy, type TestQemu } from '@qmpmux/e2e';
 
 export { until };
 import { natsPlugin } from '../src/index.ts';
@@ -59,6 +60,20 @@ export async function startMux(natsOptions: Record<string, unknown>, opts: { vm?
 /** A test's own NATS client (`extra`: credentials, TLS). */
 export async function natsClient(url: string, extra: Partial<ConnectionOptions> = {}): Promise<NatsConnection> {
   return connect({ servers: [url], maxReconnectAttempts: -1, reconnectTimeWait: 100, ...extra });
+}
+
+/** A nats-server and a client connection to it for the enclosing suite (or file): started before it, stopped after. */
+export function useNats(opts?: StartNatsOptions): { readonly nats: TestNats; readonly nc: NatsConnection } {
+  const bus = {} as { nats: TestNats; nc: NatsConnection };
+  before(async () => {
+    bus.nats = await startNats(opts);
+    bus.nc = await natsClient(bus.nats.url);
+  });
+  after(async () => {
+    await bus.nc?.close();
+    await bus.nats?.stop();
+  });
+  return bus;
 }
 
 /**
