@@ -30,7 +30,6 @@ export const AUDIT_USAGE = `usage: qmpmux audit verify [--key-file FILE | --key-
 
 /** A usage error: one line, exit 2. A RemoteVerifier throws it for bad connection flags. */
 export class AuditUsageError extends Error {}
-const Usage = AuditUsageError;
 
 /** What `verify --nats` asks of the verifier the qmpmux CLI plugs in. */
 export interface RemoteVerifyOptions {
@@ -72,13 +71,13 @@ function parse(argv: readonly string[], values: readonly string[], bools: readon
     const eq = a.indexOf('=');
     const name = a.slice(2, eq < 0 ? undefined : eq);
     if (bools.includes(name)) {
-      if (eq >= 0) throw new Usage(`--${name} takes no value`);
+      if (eq >= 0) throw new AuditUsageError(`--${name} takes no value`);
       opts[name] = true;
     } else if (values.includes(name)) {
       const v = eq >= 0 ? a.slice(eq + 1) : argv[++i];
-      if (v === undefined) throw new Usage(`--${name} needs a value`);
+      if (v === undefined) throw new AuditUsageError(`--${name} needs a value`);
       opts[name] = v;
-    } else throw new Usage(`unknown option --${name}`);
+    } else throw new AuditUsageError(`unknown option --${name}`);
   }
   return { opts, files };
 }
@@ -99,19 +98,19 @@ export async function auditCommand(argv: readonly string[], io: AuditIo = {}): P
     switch (sub) {
       case 'verify': {
         const { opts, files } = parse(rest, ['key-file', 'key-env', 'nats', 'vm', 'subject-prefix', 'stream', ...CONNECTION_FLAGS], []);
-        if (opts['key-file'] && opts['key-env']) throw new Usage('give --key-file or --key-env, not both');
+        if (opts['key-file'] && opts['key-env']) throw new AuditUsageError('give --key-file or --key-env, not both');
         if (opts.nats !== undefined) {
-          if (files.length) throw new Usage('give --nats or FILEs, not both');
-          if (opts.vm === undefined) throw new Usage('--nats needs --vm VM');
-          if (!io.natsVerify) throw new Usage('--nats needs the NATS plugin: run it as qmpmux audit verify --nats');
+          if (files.length) throw new AuditUsageError('give --nats or FILEs, not both');
+          if (opts.vm === undefined) throw new AuditUsageError('--nats needs --vm VM');
+          if (!io.natsVerify) throw new AuditUsageError('--nats needs the NATS plugin: run it as qmpmux audit verify --nats');
           const key = loadKey({ file: opts['key-file'] as string | undefined, env: opts['key-env'] as string | undefined });
           const connection: RemoteVerifyOptions['connection'] = {};
           for (const f of CONNECTION_FLAGS) if (opts[f] !== undefined) connection[f] = opts[f] as string;
           const r = await io.natsVerify({ url: opts.nats as string, vm: opts.vm as string, subjectPrefix: opts['subject-prefix'] as string | undefined, stream: opts.stream as string | undefined, key, connection });
           return printRemote(r, opts.vm as string, key !== undefined, out, err);
         }
-        for (const o of ['vm', 'subject-prefix', 'stream', ...CONNECTION_FLAGS]) if (opts[o] !== undefined) throw new Usage(`--${o} goes with --nats`);
-        if (!files.length) throw new Usage('verify needs at least one FILE');
+        for (const o of ['vm', 'subject-prefix', 'stream', ...CONNECTION_FLAGS]) if (opts[o] !== undefined) throw new AuditUsageError(`--${o} goes with --nats`);
+        if (!files.length) throw new AuditUsageError('verify needs at least one FILE');
         const key = loadKey({ file: opts['key-file'] as string | undefined, env: opts['key-env'] as string | undefined });
         const r = verifyFiles(files, { key });
         for (const n of r.notes) err(`note: ${n}`);
@@ -127,7 +126,7 @@ export async function auditCommand(argv: readonly string[], io: AuditIo = {}): P
       }
       case 'show': {
         const { opts, files } = parse(rest, ['principal', 'since', 'until', 'command'], ['json', 'follow']);
-        if (!files.length) throw new Usage('show needs at least one FILE');
+        if (!files.length) throw new AuditUsageError('show needs at least one FILE');
         const filter: ShowFilter = {};
         if (opts.principal !== undefined) filter.principal = opts.principal as string;
         if (opts.command !== undefined) filter.command = opts.command as string;
@@ -135,7 +134,7 @@ export async function auditCommand(argv: readonly string[], io: AuditIo = {}): P
           if (opts.since !== undefined) filter.since = parseTime(opts.since as string);
           if (opts.until !== undefined) filter.until = parseTime(opts.until as string);
         } catch (e) {
-          throw new Usage((e as Error).message);
+          throw new AuditUsageError((e as Error).message);
         }
         let signal = io.signal;
         let stop: (() => void) | undefined;
@@ -158,8 +157,8 @@ export async function auditCommand(argv: readonly string[], io: AuditIo = {}): P
       }
       case 'convert': {
         const { opts, files } = parse(rest, ['to'], []);
-        if (opts.to !== 'json' && opts.to !== 'msgpack') throw new Usage('convert needs --to json or --to msgpack');
-        if (files.length !== 2) throw new Usage('convert needs IN and OUT');
+        if (opts.to !== 'json' && opts.to !== 'msgpack') throw new AuditUsageError('convert needs --to json or --to msgpack');
+        if (files.length !== 2) throw new AuditUsageError('convert needs IN and OUT');
         const r = convertFile(files[0]!, files[1]!, opts.to);
         if (r.tornBytes) err(`warning: ${files[0]} ends inside a record (${r.tornBytes} bytes): left out`);
         out(`${r.records} record(s) converted from ${r.from ?? 'empty'} to ${opts.to}: ${files[1]}`);
@@ -171,13 +170,13 @@ export async function auditCommand(argv: readonly string[], io: AuditIo = {}): P
         out(AUDIT_USAGE);
         return 0;
       case undefined:
-        throw new Usage('missing the audit command: verify, show or convert');
+        throw new AuditUsageError('missing the audit command: verify, show or convert');
       default:
-        throw new Usage(`unknown audit command '${sub}' (verify, show or convert)`);
+        throw new AuditUsageError(`unknown audit command '${sub}' (verify, show or convert)`);
     }
   } catch (e) {
     // One line naming the problem, as every qmpmux command.
-    if (e instanceof Usage) {
+    if (e instanceof AuditUsageError) {
       err(`qmpmux audit: ${e.message} (qmpmux audit --help)`);
       return 2;
     }

@@ -5,7 +5,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DeliverPolicy, jetstream, type Consumer, type JsMsg, type OrderedConsumerOptions } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
+import { Kvm, type KV } from '@nats-io/kv';
 import { connectionOptions, connectNats } from './connection.ts';
 import { DEFAULTS, type TlsFiles } from './options.ts';
 import type { InventoryEntry } from './inventory.ts';
@@ -64,7 +64,7 @@ export const KEYS_STALL_MS = 2_000;
  * listing would wait forever — measured: 6 listings in 30 taken at the moment an entry expired. So a
  * stalled listing is stopped and taken again (the expired entry is gone by then), three times at most.
  */
-async function listKeys(kv: Awaited<ReturnType<Kvm['open']>>): Promise<string[]> {
+async function listKeys(kv: KV): Promise<string[]> {
   for (let attempt = 1; ; attempt++) {
     const it = await kv.keys();
     let stalled = false;
