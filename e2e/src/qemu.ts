@@ -1,6 +1,6 @@
 /** A real QEMU (`-M none`, no guest) with a QMP socket, for tests: started now (startQemu) or around a file's tests (useQemu). */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
@@ -35,6 +35,16 @@ export interface StartQemuOptions {
   name?: string;
 }
 
+/**
+ * A unix socket someone listens on (from /proc/net/unix: the listening flag, 00010000). QEMU creates
+ * its socket file at bind(), before listen(): a client connecting in between is refused.
+ */
+function listening(path: string): boolean {
+  return readFileSync('/proc/net/unix', 'latin1')
+    .split('\n')
+    .some((l) => l.endsWith(` ${path}`) && l.split(/\s+/)[3] === '00010000');
+}
+
 export async function startQemu(opts: StartQemuOptions = {}): Promise<TestQemu> {
   const q = testQemu(opts);
   await q.launch();
@@ -65,9 +75,9 @@ export function testQemu(opts: StartQemuOptions): { qemu: TestQemu; launch(): Pr
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     const deadline = Date.now() + 10_000;
-    while (!existsSync(socket)) {
+    while (!listening(socket)) {
       if (proc.exitCode !== null) throw new Error(`QEMU exited with ${proc.exitCode}`);
-      if (Date.now() > deadline) throw new Error('QEMU did not create its QMP socket in 10 s');
+      if (Date.now() > deadline) throw new Error('QEMU did not listen on its QMP socket in 10 s');
       await sleep(10);
     }
   };
