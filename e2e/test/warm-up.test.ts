@@ -4,11 +4,14 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { QmpClient } from '@qmpmux/client';
 import { createLogger, NO_OBSERVER, type LogLevel, type Observer, type Plugin, type PluginDefinition } from '@qmpmux/core';
-import { startProxy, useQemu, type TestProxy } from '../src/index.ts';
+import { QMPMUX_BIN, RawClient, startProxy, stopProcess, until, useQemu, useTempDir, type TestProxy } from '../src/index.ts';
 
 /** Every hook a plugin can see, recorded. */
 function recorder(seen: string[]): PluginDefinition<object> {
@@ -77,4 +80,51 @@ describe('warm-up before listening', () => {
       }
     });
   }
+
+  /**
+   * What V8 does after listening, seen through `--trace-deopt` (line-buffered by stdbuf into a file,
+   * so what was printed before the listener opened is told apart from what the first client caused).
+   * Code thrown away ("deoptimising") and compiled again under the first client is the cold tail this
+   * warm-up exists to remove; a request shape or an object shape the warm-up never made shows here.
+   */
+  async function deoptsUnderFirstClient(warmUp: number): Promise<string[]> {
+    const trace = join(dir, `trace-${warmUp}.txt`);
+    const socket = join(dir, `m-${warmUp}.sock`);
+    const fd = openSync(trace, 'w');
+    const child = spawn('stdbuf', ['-oL', process.execPath, '--trace-deopt', QMPMUX_BIN, 'serve', '--upstream', qemu.address, '--listen', `unix:${socket}`, '--log', 'info'], {
+      stdio: ['ignore', fd, 'pipe'],
+      env: { ...process.env, QMPMUX_WARMUP: String(warmUp) },
+    });
+    closeSync(fd);
+    let log = '';
+    child.stderr!.on('data', (d) => (log += d));
+    try {
+      await until(() => log.includes('listening on unix:'), 'qmpmux listening', 30_000);
+      await sleep(300); // compile jobs the warm-up started finish; deopts happen only when code runs
+      const mark = statSync(trace).size;
+      const c = await RawClient.connect(`unix:${socket}`);
+      c.send('{"execute": "qmp_capabilities"}');
+      await c.count(2);
+      // Every shape a real client may send, in an order the warm-up does not use.
+      const shapes = [(k: number) => `{"id": "libvirt-${k}", "execute": "query-status"}`, (k: number) => `{"execute": "query-name", "arguments": {}, "id": ${k}}`, () => '{"execute": "query-status"}', (k: number) => `{"execute": "query-version", "id": ${k}}`];
+      for (let k = 0; k < 2000; k++) {
+        c.send(shapes[k % shapes.length]!(k));
+        await c.count(3 + k);
+      }
+      await sleep(300);
+      const after = readFileSync(trace, 'latin1').slice(mark);
+      c.close();
+      return after.split('\n').filter((l) => l.startsWith('[bailout (kind: deopt'));
+    } finally {
+      await stopProcess(child, 'SIGTERM', 5000);
+    }
+  }
+  const dir = useTempDir('qmpmux-deopt-');
+
+  it('leaves V8 nothing to throw away under the first client, whatever shape its requests have (and without the warm-up, it does)', async () => {
+    const cold = await deoptsUnderFirstClient(0);
+    assert.ok(cold.length > 0, 'the instrument sees deopts: without a warm-up, the first client causes some');
+    const warm = await deoptsUnderFirstClient(3000);
+    assert.deepEqual(warm, [], 'no code thrown away after the warm-up');
+  });
 });

@@ -84,11 +84,26 @@ export class Session {
   /** What plugins see of this client. */
   readonly view: ClientInfo;
 
+  private readonly deps: Required<SessionDeps>;
+
   constructor(
     readonly id: number,
     readonly conn: Conn,
-    private readonly deps: SessionDeps,
+    deps: SessionDeps,
   ) {
+    // Copied field by field, in one order, every field present: whoever builds the deps (a proxy, the
+    // warm-up, the control socket), every session's deps object has one shape, so code V8 compiled for
+    // the warm-up's sessions is not thrown away ("wrong map") at the first real client.
+    this.deps = {
+      link: deps.link,
+      plugins: deps.plugins,
+      limits: deps.limits,
+      log: deps.log,
+      onClosed: deps.onClosed,
+      observer: deps.observer,
+      events: deps.events ?? true,
+      budget: deps.budget,
+    };
     this.framer = new QmpFramer({ maxMessageBytes: deps.limits.maxMessageBytes });
     this.source = new Source(`client ${id}`);
     conn.onData = (chunk, fds) => this.onData(chunk, fds);

@@ -38,6 +38,23 @@ const COMMANDS = ['query-status', 'query-status', 'query-status', 'query-name', 
  * every session makes its own closures; the first real client must not be the second ever.
  */
 const SESSIONS = 8;
+/**
+ * The shapes of request real clients send, in turn: no id, a number id, a string id (libvirt's
+ * "libvirt-N"), arguments. Each makes objects of another shape in the parser and the session; had
+ * the warm-up sent one, the first real client sending another would have V8 throw away code.
+ */
+const request = (command: string, k: number): string => {
+  switch (k % 4) {
+    case 0:
+      return `{"execute": "${command}"}`;
+    case 1:
+      return `{"execute": "${command}", "id": ${k}}`;
+    case 2:
+      return `{"execute": "${command}", "id": "warm-up-${k}"}`;
+    default:
+      return `{"execute": "${command}", "arguments": {}, "id": ${k}}`;
+  }
+};
 const EVENT = Buffer.from('{"timestamp": {"seconds": 1700000000, "microseconds": 1}, "event": "STOP"}');
 
 /**
@@ -146,7 +163,7 @@ async function session(proxy: WarmUpTarget, address: string, n: number, first: n
     await exchange('{"execute": "qmp_capabilities"}');
     for (; ran < n && !closed && proxy.link.state === 'ready'; ran++) {
       const k = first + ran;
-      await exchange(`{"execute": "${COMMANDS[k % COMMANDS.length]}", "id": ${k}}`);
+      await exchange(request(COMMANDS[k % COMMANDS.length]!, k));
       if (k % 8 === 0) classifyLine(EVENT);
     }
   } finally {

@@ -44,8 +44,7 @@ export function checkEnvelope(root: JsonNode, oobNegotiated: boolean): Envelope 
   const executeNode = members.get(oob ? 'exec-oob' : 'execute')!;
   const command = (executeNode as Extract<JsonNode, { kind: 'string' }>).value;
   const args = members.get('arguments');
-  const ok: Envelope = { ok: true, command, oob, executeNode };
-  if (id) ok.id = id;
-  if (args) ok.arguments = args;
-  return ok;
+  // Every accepted envelope has all six fields, present or undefined: one object shape for V8, so
+  // a client's first command without an id (or with arguments) is not new code to it.
+  return { ok: true, command, oob, id, arguments: args, executeNode };
 }

@@ -40,8 +40,15 @@ describe('checkEnvelope', () => {
     assert.equal(root.kind === 'object' && root.members[0]!.value, env.executeNode);
   });
 
-  it('leaves out id and arguments when absent', () => {
-    assert.deepEqual(Object.keys(checkEnvelope(parse('{"execute":"x"}'), false)).sort(), ['command', 'executeNode', 'ok', 'oob']);
+  it('has one shape: id and arguments are undefined when absent, and every accepted envelope has the same keys in the same order', () => {
+    const bare = checkEnvelope(parse('{"execute":"x"}'), false);
+    assert.ok(bare.ok);
+    assert.equal(bare.id, undefined);
+    assert.equal(bare.arguments, undefined);
+    const keys = Object.keys(bare);
+    for (const text of ['{"execute":"x","id":1}', '{"id":"s","execute":"x"}', '{"arguments":{},"execute":"x"}', '{"execute":"x","arguments":{"a":1},"id":[1]}']) {
+      assert.deepEqual(Object.keys(checkEnvelope(parse(text), false)), keys, text);
+    }
   });
 
   it('accepts exec-oob only when OOB is negotiated', () => {

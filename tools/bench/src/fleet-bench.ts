@@ -5,7 +5,8 @@
  *   (2) p50/p99 query-status round trip on one VM: alone, then with the others idle-with-client;
  *       cold (a fresh qmpmux started without its warm-up) and warm (after BENCH_WARMUP commands)
  *   (3) noisy neighbour: one VM in a stop/cont loop as fast as it goes, events to BENCH_NOISY clients
- *       (another process): the measured VM's p99 against (2)
+ *       (another process): the measured VM's p99 against (2); BENCH_NOISE_PAUSE_MS pauses the loop
+ *       after each cycle, to see how the figure moves with the noise's rate
  *   (4) churn: every VM in a (connect, negotiate, 10 commands, leave) loop for BENCH_CHURN_S seconds:
  *       qmpmux's fd count and RSS at the start and the end
  *   (5) BENCH_IDLE_CLIENTS idle negotiated clients on one VM: RSS per client

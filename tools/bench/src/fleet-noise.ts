@@ -1,7 +1,7 @@
 /**
  * The noisy neighbour of the fleet benchmark, in a process of its own (so its work does not share the
  * measuring process's event loop): `clients` negotiated clients on one VM's socket read every event,
- * and one more runs stop/cont as fast as QEMU answers until SIGTERM. Prints the cycles done, then exits.
+ * and one more runs stop/cont as fast as QEMU answers (or with BENCH_NOISE_PAUSE_MS between cycles) until SIGTERM. Prints the cycles done, then exits.
  *   tsx fleet-noise.ts SOCKET CLIENTS
  */
 import { LineClient } from './line-client.ts';
@@ -16,6 +16,8 @@ for (let i = 0; i < n; i++) {
 const ctl = await LineClient.open(path);
 let running = true;
 let cycles = 0;
+/** BENCH_NOISE_PAUSE_MS: a pause after each cycle (0: as fast as it goes), to see how the figure moves with the noise's rate. */
+const pause = Number(process.env.BENCH_NOISE_PAUSE_MS ?? 0);
 process.on('SIGTERM', () => (running = false));
 process.stdout.write('ready\n');
 while (running) {
@@ -24,6 +26,7 @@ while (running) {
   ctl.send('{"execute":"cont"}');
   while (!(await ctl.next()).includes('"return"'));
   cycles++;
+  if (pause) await new Promise((r) => setTimeout(r, pause));
 }
 process.stdout.write(`cycles ${cycles}\n`);
 for (const c of [...listeners, ctl]) c.close();
