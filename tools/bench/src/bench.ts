@@ -5,7 +5,8 @@
  * `paired`), so the machine's noise at any moment hits both sides alike.
  *   (a) p50/p99 of N sequential query-status: cold (a freshly spawned `qmpmux serve`, measured from
  *       the moment it logs that it listens, no client-side warm-up; BENCH_COLD_RUNS processes) and
- *       warm (after BENCH_WARMUP commands), side by side; a bare byte relay for reference
+ *       warm (after BENCH_WARMUP commands), side by side; a bare byte relay for reference, cold (a
+ *       fresh relay process per cold run, measured the same way) and warm: what any proxy process pays
  *   (a') the same while /metrics is scraped 10×/s, against rounds without scraping
  *   (b) aggregate commands/s: 16 clients through qmpmux vs one direct client pipelining
  *   (c) time for STOP to reach the last of BENCH_CLIENTS clients through qmpmux (vs one direct client)
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
     // (a) Direct and qmpmux commands alternate (line-client.ts, paired): the same moment's noise hits both.
     console.log('(a) sequential query-status latency, µs, direct and qmpmux alternating (targets: p50 ≤1.10x, p99 ≤1.25x direct)');
     const cold: { d: Percentiles; m: Percentiles }[] = [];
+    const coldRelay: { d: Percentiles; m: Percentiles }[] = [];
     for (let i = 0; i < COLD_RUNS; i++) {
       const sock = join(dir, `cold${i}.sock`);
       const s = await serve({ upstream: coldQmp, listen: sock });
@@ -61,6 +63,14 @@ async function main(): Promise<void> {
       await s.stop();
       cold.push({ d, m });
       console.log(`    cold ${i + 1}: ${pair(d, m)}   (listening ${s.startMs.toFixed(0)} ms after spawn; ${s.warmUp ?? 'no warm-up'})`);
+      // What any freshly started proxy process pays: a bare byte relay, measured the same way.
+      const relaySock = join(dir, `cold-relay${i}.sock`);
+      const relay = await startRelay(relaySock, relayQmp);
+      const [rd, r] = await paired(direct, relaySock, N, 0);
+      relay.kill();
+      await sleep(100); // QEMU's monitor takes its next client once it has seen this one leave
+      coldRelay.push({ d: rd, m: r });
+      console.log(`    cold relay ${i + 1}: ${pair(rd, r).replace('qmpmux', 'relay')}`);
     }
 
     const port = await freePort();
@@ -79,13 +89,15 @@ async function main(): Promise<void> {
     const [rd, r] = await paired(direct, relaySock, N, WARMUP);
     relay.kill();
     console.log(`    a bare byte relay (no parsing), for reference: ${pair(rd, r).replace('qmpmux', 'relay')}`);
-    const cr = (k: 'p50' | 'p99') => cold.map((c) => c.m[k] / c.d[k]);
-    console.log('    side by side          direct p50/p99 µs   qmpmux p50/p99 µs   ratio p50     ratio p99');
+    const cr = (k: 'p50' | 'p99', runs = cold) => runs.map((c) => c.m[k] / c.d[k]);
+    console.log('    side by side          direct p50/p99 µs   proxy p50/p99 µs    ratio p50     ratio p99');
     const row = (name: string, d: Percentiles[], m: Percentiles[], r50: number[], r99: number[]) =>
       console.log(`    ${name.padEnd(22)}${`${range(d.map((x) => x.p50), 0)} / ${range(d.map((x) => x.p99), 0)}`.padEnd(20)}${`${range(m.map((x) => x.p50), 0)} / ${range(m.map((x) => x.p99), 0)}`.padEnd(20)}${`${range(r50, 2)}x`.padEnd(14)}${range(r99, 2)}x`);
     row(`cold (${cold.length} starts)`, cold.map((c) => c.d), cold.map((c) => c.m), cr('p50'), cr('p99'));
     row(`warm (blocks of ${BLOCK})`, [wd], [wm], [wm.p50 / wd.p50], [wm.p99 / wd.p99]);
     row(`warm (one run of ${N})`, [sd], [sm], [sm.p50 / sd.p50], [sm.p99 / sd.p99]);
+    row(`relay, cold (${coldRelay.length} starts)`, coldRelay.map((c) => c.d), coldRelay.map((c) => c.m), cr('p50', coldRelay), cr('p99', coldRelay));
+    row(`relay, warm (blocks)`, [rd], [r], [r.p50 / rd.p50], [r.p99 / rd.p99]);
 
     // /metrics scraped 10×/s while measuring: alternate rounds with and without, so drift hits both;
     // each round's qmpmux figure is taken relative to direct QEMU measured alongside it.
