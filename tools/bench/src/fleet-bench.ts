@@ -5,7 +5,8 @@
  *   (2) p50/p99 query-status round trip on one VM: alone, then with the others idle-with-client;
  *       cold (a fresh qmpmux started without its warm-up) and warm (after BENCH_WARMUP commands)
  *   (3) noisy neighbour: one VM in a stop/cont loop as fast as it goes, events to BENCH_NOISY clients
- *       (another process): the measured VM's p99 against (2); BENCH_NOISE_PAUSE_MS pauses the loop
+ *       (another process): the measured VM's p99 against (2); for comparison, vm1's own direct monitor and
+ *       a bare byte relay in front of a third one, each under the same noise and quiet; BENCH_NOISE_PAUSE_MS pauses the loop
  *       after each cycle, to see how the figure moves with the noise's rate
  *   (4) churn: every VM in a (connect, negotiate, 10 commands, leave) loop for BENCH_CHURN_S seconds:
  *       qmpmux's fd count and RSS at the start and the end
@@ -26,6 +27,7 @@ import { spawnQmpmux, until, type QmpmuxProcess } from '@qmpmux/e2e';
 import { env } from './env.ts';
 import { LineClient, pct } from './line-client.ts';
 import { MiB, ensureNofile, fdCount, rss } from './proc.ts';
+import { serveChild, startRelay } from './processes.ts';
 
 const VMS = env('BENCH_VMS', 100);
 const N = env('BENCH_N', 2000);
@@ -43,6 +45,11 @@ const dir = mkdtempSync(join(tmpdir(), 'qmpmux-fleet-bench-'));
 const qmp = (i: number) => join(dir, `vm${i}.qmp`);
 const sock = (i: number) => join(dir, `vm${i}.sock`);
 const direct = join(dir, 'vm1-direct.qmp');
+/** vm1's third monitor, behind a bare byte relay: what any proxy hop suffers under the noise. */
+const relayQmp = join(dir, 'vm1-relay.qmp');
+const relaySock = join(dir, 'vm1-relay.sock');
+/** vm1's fourth monitor, behind a qmpmux process of its own: the noisy VM's work then shares no thread with vm1's. */
+const ownQmp = join(dir, 'vm1-own.qmp');
 const children: ChildProcess[] = [];
 const us = (x: number) => `${x.toFixed(0)} µs`;
 const mib = (b: number) => `${(b / MiB).toFixed(1)} MiB`;
@@ -54,7 +61,7 @@ const WAIT_MS = 60_000;
 
 async function startQemus(): Promise<void> {
   for (let i = 1; i <= VMS; i++) {
-    const extra = i === 1 ? ['-qmp', `unix:${direct},server=on,wait=off`] : [];
+    const extra = i === 1 ? ['-qmp', `unix:${direct},server=on,wait=off`, '-qmp', `unix:${relayQmp},server=on,wait=off`, '-qmp', `unix:${ownQmp},server=on,wait=off`] : [];
     children.push(spawn('qemu-system-x86_64', ['-M', 'none', '-display', 'none', '-nodefaults', '-name', `vm${i}`, '-qmp', `unix:${qmp(i)},server=on,wait=off`, ...extra], { stdio: 'ignore' }));
   }
   await until(() => Array.from({ length: VMS }, (_, i) => qmp(i + 1)).every(existsSync), 'QEMUs listening', WAIT_MS);
@@ -206,6 +213,11 @@ async function main(): Promise<void> {
 
   // ---- noisy neighbour ----
   if (VMS >= 2) {
+    const relay = await startRelay(relaySock, relayQmp);
+    children.push(relay);
+    const quietRelay = await latency(relaySock);
+    const own = await serveChild(dir, 'vm1-own', `unix:${ownQmp}`, {});
+    const quietOwn = await latency(own.socket);
     const noise = spawn(process.execPath, [...process.execArgv, join(import.meta.dirname, 'fleet-noise.ts'), sock(2), String(NOISY)], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(noise);
     let out = '';
@@ -218,6 +230,10 @@ async function main(): Promise<void> {
     const noisyInside = await memory(pid);
     // The same machine under the same noise, without qmpmux in the path: vm1's direct monitor.
     const noisyDirect = await latency(direct, N, 0);
+    // And through a bare byte relay (its own process, sharing no thread with the noisy VM's fan-out).
+    const noisyRelay = await latency(relaySock, N, 0);
+    // And through a qmpmux process of its own (the same code, another thread than the noisy VM's).
+    const noisyOwn = await latency(own.socket, N, 0);
     noise.kill('SIGTERM');
     await until(() => out.includes('cycles'), 'noise stopped', WAIT_MS);
     const quietDirect = await latency(direct, N, 0);
@@ -226,6 +242,10 @@ async function main(): Promise<void> {
     console.log(`(3) noisy neighbour            vm1 ${fmt(noisy.warm)} while vm2 ran ~${rate} stop/cont cycles/s to ${NOISY} clients | vs quiet ${ratio(noisy.warm, among.warm)} (target p99 ≤ 1.5x)`);
     console.log(`    inside qmpmux               quiet (2): ${loopOf(quietInside)} | noisy: ${loopOf(noisyInside)}`);
     console.log(`    the machine itself          vm1 direct under the same noise ${fmt(noisyDirect.warm)} | quiet (after it) ${fmt(quietDirect.warm)} | ratio ${ratio(noisyDirect.warm, quietDirect.warm)}`);
+    console.log(`    any proxy hop               vm1 through a bare relay under the same noise ${fmt(noisyRelay.warm)} | quiet (before it) ${fmt(quietRelay.warm)} | ratio ${ratio(noisyRelay.warm, quietRelay.warm)}`);
+    console.log(`    vm1 in its own qmpmux       under the same noise ${fmt(noisyOwn.warm)} | quiet (before it) ${fmt(quietOwn.warm)} | ratio ${ratio(noisyOwn.warm, quietOwn.warm)}`);
+    relay.kill();
+    await own.stop();
   }
 
   // ---- churn ----
