@@ -41,6 +41,22 @@ export function checkServeConfig(cfg: QmpmuxConfig): void {
   }
 }
 
+/**
+ * `threads` above 1 (the VMs in worker threads) with what does not run in threads yet: the metrics
+ * endpoint, the control socket, discovery (flags or config) and the nats plugin.
+ */
+export function checkThreads(cfg: QmpmuxConfig, flags: Opts): void {
+  if (cfg.threads <= 1) return;
+  const no = (what: string) => {
+    throw new ConfigError('config.threads', `with threads > 1, ${what} is not supported yet (docs/fleet.md, Threads)`);
+  };
+  if (flags.http !== undefined) no('--http');
+  if (flags.control !== undefined) no('--control');
+  if (flags.discover !== undefined) no('--discover');
+  const plugins = [...cfg.plugins, ...(cfg.vms ?? []).flatMap((vm) => vm.plugins ?? [])];
+  if (plugins.some((p) => p.name === 'nats')) no('the nats plugin');
+}
+
 /** A managed QEMU's binary (from the flag, else the config, else the default): an executable file. */
 export function checkQemuBinary(flag: string | undefined, config: string | undefined): void {
   const binary = flag ?? config ?? DEFAULT_QEMU_BINARY;

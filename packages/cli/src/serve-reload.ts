@@ -11,11 +11,13 @@ import { ConfigError, isFleet, type Logger, type QmpmuxConfig } from '@qmpmux/co
 import { settingsOf, type Discovery, type Fleet, type SyncReport } from '@qmpmux/fleet';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { configWithFlags, discoverSample, fleetSpecs, singleSpec, type ServeFlags } from './serve-config.ts';
+import { checkThreads } from './serve-check.ts';
 
 export interface ReloadTarget {
   file: string | undefined;
   flags: ServeFlags;
-  fleet: Fleet;
+  /** The VMs: a Fleet, or a ThreadedFleet (serve-threads.ts). */
+  fleet: Pick<Fleet, 'validate' | 'sync' | 'get'>;
   /** The configuration running now (replaced by each successful reload). */
   running: QmpmuxConfig;
   /** Discovery: (re)configured, started or stopped as the new config says. */
@@ -49,8 +51,9 @@ async function reload(t: ReloadTarget): Promise<void> {
   if (!t.file) return log.warn('SIGHUP: no --config file to reload; nothing changed');
   try {
     const cfg = configWithFlags(t.file, t.flags);
+    checkThreads(cfg, t.flags);
     if (isFleet(cfg) !== isFleet(t.running)) throw new ConfigError('config', `switching between the single-VM form and the fleet form (vms, discover) needs a restart`);
-    const restart = (['control', 'http', 'log', ...(isFleet(cfg) ? [] : (['name', 'upstream', 'listen', 'unixMode', 'limits', 'tls', 'websocket', 'qemu'] as const))] as const).filter(
+    const restart = (['control', 'http', 'log', 'threads', ...(isFleet(cfg) ? [] : (['name', 'upstream', 'listen', 'unixMode', 'limits', 'tls', 'websocket', 'qemu'] as const))] as const).filter(
       (k) => JSON.stringify(restartPart(cfg, k)) !== JSON.stringify(restartPart(t.running, k)),
     );
     let summary = '';

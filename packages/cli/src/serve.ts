@@ -9,7 +9,8 @@ import { parseArgs, UsageError } from './args.ts';
 import { DEFAULT_QEMU_ARGS, DEFAULT_QEMU_BINARY, ManagedQemu } from './qemu.ts';
 import { configWithFlags, discoverSample, effectiveConfig, fleetSpecs, singleSpec } from './serve-config.ts';
 import { reloader } from './serve-reload.ts';
-import { checkQemuBinary, checkServeConfig, checkServeFlags } from './serve-check.ts';
+import { checkQemuBinary, checkServeConfig, checkServeFlags, checkThreads } from './serve-check.ts';
+import { ThreadedFleet } from './serve-threads.ts';
 
 export { AVAILABLE_PLUGINS, effectiveConfig };
 
@@ -62,7 +63,9 @@ export async function serve(argv: string[]): Promise<number> {
   const cfg = configWithFlags(opts.config as string | undefined, opts);
   const fleetForm = isFleet(cfg);
   checkServeConfig(cfg);
-  const log = createLogger('qmpmux', ((opts.log as string) ?? cfg.log ?? process.env.QMPMUX_LOG ?? 'info') as LogLevel);
+  checkThreads(cfg, opts);
+  const logLevel = ((opts.log as string) ?? cfg.log ?? process.env.QMPMUX_LOG ?? 'info') as LogLevel;
+  const log = createLogger('qmpmux', logLevel);
   let upstream = fleetForm ? undefined : ((opts.upstream as string | undefined) ?? cfg.upstream);
   let qemu: ManagedQemu | undefined;
   if (!fleetForm && !upstream) {
@@ -76,6 +79,7 @@ export async function serve(argv: string[]): Promise<number> {
   let discovery: Discovery | undefined;
   // One bound on every client's queued output, whichever VM (and the control socket) it belongs to.
   const outputBudget = new OutputBudget(cfg.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes);
+  const warmUp = Number(process.env.QMPMUX_WARMUP ?? 3000);
   const fleet = new Fleet({
     log,
     outputBudget,
@@ -83,7 +87,7 @@ export async function serve(argv: string[]): Promise<number> {
     // The single-VM form logs as it always has; in the fleet form each VM's lines carry its name.
     vmLog: fleetForm ? (name) => log.child(name) : () => log,
     observer: metrics && ((name) => metrics.observer(name)),
-    warmUp: Number(process.env.QMPMUX_WARMUP ?? 3000),
+    warmUp,
     onCreated: (vm) => {
       if (metrics) detach.set(vm.proxy, metrics.attach(vm.proxy));
     },
@@ -104,6 +108,9 @@ export async function serve(argv: string[]): Promise<number> {
   const sample = discoverSample(cfg, s);
   if (sample) fleet.validate(sample);
   qemu?.start();
+  // "threads" > 1: the VMs run in worker threads (serve-threads.ts); else in this one.
+  const threaded = cfg.threads > 1 ? await ThreadedFleet.start({ threads: cfg.threads, log, logLevel, warmUp, maxVms: cfg.fleetLimits.maxVms, maxTotalClientOutputBytes: cfg.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes }) : undefined;
+  const vms = threaded ?? fleet;
   let control: LocalMonitor | undefined;
   let http: HttpEndpoint | undefined;
   let onHup: () => void;
@@ -111,6 +118,7 @@ export async function serve(argv: string[]): Promise<number> {
     await http?.close();
     await discovery?.stop();
     await control?.stop();
+    await threaded?.stop();
     await fleet.stop();
     await qemu?.stop();
   };
@@ -123,7 +131,7 @@ export async function serve(argv: string[]): Promise<number> {
       http = await startHttp({ address: httpAddress, proxies: () => fleet.proxies(), starting: () => starting, metrics });
       log.info(`metrics and health on http://${http.bound}/metrics`);
     }
-    const report = await fleet.sync('config', specs, { atomic: true });
+    const report = await vms.sync('config', specs, { atomic: true });
     if (!fleetForm && report.failed.length) throw new Error(report.failed[0]!.error.replace(/^qmpmux: VM '[^']*' did not start: /, ''));
     for (const f of report.failed) log.error(f.error);
     const followDiscovery = async (c: QmpmuxConfig) => {
@@ -143,11 +151,12 @@ export async function serve(argv: string[]): Promise<number> {
       control = await startControl(cfg.control, { fleet, spec: (e) => specOf(e, 'control', current), onRemoved: (vm) => discovery?.forget(vm.spec.name), maxClients: cfg.fleetLimits.maxControlClients, outputBudget, version: VERSION, log: log.child('control') });
     }
     starting = false;
-    if (fleetForm) log.info(`fleet: ${fleet.size} VM(s)${cfg.discover ? `, discovering in ${cfg.discover.dir}` : ''}${cfg.control ? `, control on ${cfg.control}` : ''}`);
+    if (fleetForm) log.info(`fleet: ${vms.size} VM(s)${threaded ? ` in ${cfg.threads} threads` : ''}${cfg.discover ? `, discovering in ${cfg.discover.dir}` : ''}${cfg.control ? `, control on ${cfg.control}` : ''}`);
     else log.info(`upstream ${upstream}${qemu ? ` (managed QEMU under watchdog pid ${qemu.pid})` : ''}`);
-    onHup = reloader({ file: opts.config as string | undefined, flags: opts, fleet, running: cfg, discovery: followDiscovery, upstream, log, applied: (c) => {
+    onHup = reloader({ file: opts.config as string | undefined, flags: opts, fleet: vms, running: cfg, discovery: followDiscovery, upstream, log, applied: (c) => {
         current = settingsOf(c, AVAILABLE_PLUGINS);
         outputBudget.setLimit(c.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes);
+        void threaded?.setOutputLimit(c.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes);
       } });
   } catch (e) {
     await stop();

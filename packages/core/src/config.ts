@@ -61,14 +61,23 @@ export interface QmpmuxConfig {
   control?: string;
   /** The fleet's bounds, defaults filled in. */
   fleetLimits: FleetLimits;
+  /**
+   * Fleet form: how many threads run the VMs (default 1: all in the main thread). With more, each VM
+   * runs whole in one of that many worker threads, so a busy VM does not share its thread with the
+   * others (docs/fleet.md, Threads).
+   */
+  threads: number;
 }
+
+/** The most worker threads a fleet may have. */
+export const MAX_THREADS = 64;
 
 /** The config is in the fleet form: `vms` or `discover` (the single-VM form has neither). */
 export function isFleet(cfg: Pick<QmpmuxConfig, 'vms' | 'discover'>): boolean {
   return cfg.vms !== undefined || cfg.discover !== undefined;
 }
 
-const TOP = ['name', 'upstream', 'listen', 'unixMode', 'allowUnauthenticated', 'log', 'limits', 'qemu', 'tls', 'websocket', 'plugins', 'http', 'vms', 'discover', 'control'] as const;
+const TOP = ['name', 'upstream', 'listen', 'unixMode', 'allowUnauthenticated', 'log', 'limits', 'qemu', 'tls', 'websocket', 'plugins', 'http', 'vms', 'discover', 'control', 'threads'] as const;
 /** Top-level fields of the single-VM form only. */
 const SINGLE_ONLY = { name: 'each vms[] entry has its own name', upstream: 'each vms[] entry has its own upstream', listen: 'each vms[] entry has its own listen (discover.listen holds the templates of discovered VMs)', qemu: 'qmpmux starts QEMU itself only in the single-VM form; the fleet form attaches to QEMUs others start' } as const;
 
@@ -103,6 +112,12 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
     tls = { cert: v.string(t.cert, `${path}.tls.cert`), key: v.string(t.key, `${path}.tls.key`), ca, requireClientCert: v.bool(t.requireClientCert, `${path}.tls.requireClientCert`, ca !== undefined) };
     if (tls.requireClientCert && ca === undefined) throw new ConfigError(`${path}.tls.requireClientCert`, 'needs tls.ca, the CA that signs client certificates');
   }
+  const threads = v.int(o.threads, `${path}.threads`, 1, 1, MAX_THREADS);
+  if (threads > 1) {
+    if (!fleet) throw new ConfigError(`${path}.threads`, 'threads are for the fleet form (vms): one VM runs in one thread');
+    const unsupported = (['http', 'control', 'discover'] as const).filter((k) => o[k] !== undefined);
+    if (unsupported.length) throw new ConfigError(`${path}.threads`, `with threads > 1, ${unsupported.join(', ')} ${unsupported.length > 1 ? 'are' : 'is'} not supported yet (docs/fleet.md, Threads)`);
+  }
   const name = o.name === undefined ? DEFAULT_VM_NAME : checkVmName(v.string(o.name, `${path}.name`), `${path}.name`);
   let control: string | undefined;
   if (o.control !== undefined) {
@@ -127,6 +142,7 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
     discover: o.discover === undefined ? undefined : parseDiscover(o.discover, `${path}.discover`),
     control,
     fleetLimits: { ...DEFAULT_FLEET_LIMITS, ...fleetLimits },
+    threads,
   };
 }
 

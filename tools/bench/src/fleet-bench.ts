@@ -6,7 +6,8 @@
  *       cold (a fresh qmpmux started without its warm-up) and warm (after BENCH_WARMUP commands)
  *   (3) noisy neighbour: one VM in a stop/cont loop as fast as it goes, events to BENCH_NOISY clients
  *       (another process): the measured VM's p99 against (2); for comparison, vm1's own direct monitor and
- *       a bare byte relay in front of a third one, each under the same noise and quiet; BENCH_NOISE_PAUSE_MS pauses the loop
+ *       a bare byte relay in front of a third one, each under the same noise and quiet (with BENCH_THREADS=2,
+ *       also vm4, which shares the noisy VM's thread); BENCH_NOISE_PAUSE_MS pauses the loop
  *       after each cycle, to see how the figure moves with the noise's rate
  *   (4) churn: every VM in a (connect, negotiate, 10 commands, leave) loop for BENCH_CHURN_S seconds:
  *       qmpmux's fd count and RSS at the start and the end
@@ -15,6 +16,7 @@
  * The bench raises its own fd limit (re-running itself under `prlimit --nofile=N:N`) when the soft
  * limit is below what the clients need; qmpmux inherits it.
  * Memory is read after a full GC (gc-on-signal.cjs preloaded into qmpmux), so it compares live data.
+ * BENCH_THREADS (default 1): the config's "threads" (the VMs in that many worker threads).
  * Not a test: `npm run bench:fleet`. A quick smoke run (< 1 min):
  *   BENCH_VMS=10 BENCH_N=300 BENCH_WARMUP=300 BENCH_NOISY=10 BENCH_CHURN_S=5 BENCH_IDLE_CLIENTS=500 BENCH_FANOUT=100 BENCH_FANOUT_RUNS=5 npm run bench:fleet
  */
@@ -38,6 +40,8 @@ const IDLE = env('BENCH_IDLE_CLIENTS', 10_000);
 const FANOUT = env('BENCH_FANOUT', 1000);
 const FANOUT_RUNS = env('BENCH_FANOUT_RUNS', 20);
 const SETTLE_MS = env('BENCH_SETTLE_MS', 2000);
+/** The config's "threads": 1 runs every VM in qmpmux's main thread; more spreads them over worker threads. */
+const THREADS = env('BENCH_THREADS', 1);
 
 ensureNofile(IDLE + FANOUT + 4 * VMS + 1024);
 
@@ -70,7 +74,7 @@ async function startQemus(): Promise<void> {
 /** qmpmux serve with a fleet config of VMs 1..n (as its own process). */
 function writeConfig(file: string, n: number, limits: Record<string, number> = {}): void {
   const vms = Array.from({ length: n }, (_, i) => ({ name: `vm${i + 1}`, upstream: `unix:${qmp(i + 1)}`, listen: [`unix:${sock(i + 1)}`], limits }));
-  writeFileSync(file, JSON.stringify({ vms, log: 'warn', limits: { maxVms: Math.max(VMS, 1) } }));
+  writeFileSync(file, JSON.stringify({ vms, log: 'warn', limits: { maxVms: Math.max(VMS, 1) }, ...(THREADS > 1 ? { threads: THREADS } : {}) }));
 }
 const memFile = join(dir, 'memory.json');
 async function startMux(file: string, n: number): Promise<QmpmuxProcess> {
@@ -184,7 +188,7 @@ async function fanout(clients: LineClient[], trigger: LineClient, runs: number):
 }
 
 async function main(): Promise<void> {
-  console.log(`qmpmux fleet benchmark — ${VMS} VMs, N=${N}, warm-up ${WARMUP}, noisy clients ${NOISY}, churn ${CHURN_S} s, idle clients ${IDLE}, fan-out ${FANOUT} × ${FANOUT_RUNS}`);
+  console.log(`qmpmux fleet benchmark — ${VMS} VMs${THREADS > 1 ? ` in ${THREADS} threads` : ''}, N=${N}, warm-up ${WARMUP}, noisy clients ${NOISY}, churn ${CHURN_S} s, idle clients ${IDLE}, fan-out ${FANOUT} × ${FANOUT_RUNS}`);
   await startQemus();
   const file = join(dir, 'fleet.json');
 
@@ -216,6 +220,10 @@ async function main(): Promise<void> {
     const relay = await startRelay(relaySock, relayQmp);
     children.push(relay);
     const quietRelay = await latency(relaySock);
+    // With threads, a VM that shares the noisy VM's thread (VMs go to the thread with the fewest, in
+    // order: vm2 and vm4 share one when there are two threads).
+    const mate = THREADS === 2 && VMS >= 4 ? 4 : undefined;
+    const quietMate = mate ? await latency(sock(mate)) : undefined;
     const own = await serveChild(dir, 'vm1-own', `unix:${ownQmp}`, {});
     const quietOwn = await latency(own.socket);
     const noise = spawn(process.execPath, [...process.execArgv, join(import.meta.dirname, 'fleet-noise.ts'), sock(2), String(NOISY)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -234,6 +242,7 @@ async function main(): Promise<void> {
     const noisyRelay = await latency(relaySock, N, 0);
     // And through a qmpmux process of its own (the same code, another thread than the noisy VM's).
     const noisyOwn = await latency(own.socket, N, 0);
+    const noisyMate = mate ? await latency(sock(mate), N, 0) : undefined;
     noise.kill('SIGTERM');
     await until(() => out.includes('cycles'), 'noise stopped', WAIT_MS);
     const quietDirect = await latency(direct, N, 0);
@@ -244,6 +253,7 @@ async function main(): Promise<void> {
     console.log(`    the machine itself          vm1 direct under the same noise ${fmt(noisyDirect.warm)} | quiet (after it) ${fmt(quietDirect.warm)} | ratio ${ratio(noisyDirect.warm, quietDirect.warm)}`);
     console.log(`    any proxy hop               vm1 through a bare relay under the same noise ${fmt(noisyRelay.warm)} | quiet (before it) ${fmt(quietRelay.warm)} | ratio ${ratio(noisyRelay.warm, quietRelay.warm)}`);
     console.log(`    vm1 in its own qmpmux       under the same noise ${fmt(noisyOwn.warm)} | quiet (before it) ${fmt(quietOwn.warm)} | ratio ${ratio(noisyOwn.warm, quietOwn.warm)}`);
+    if (mate) console.log(`    vm${mate}, the noisy VM's thread   under the same noise ${fmt(noisyMate!.warm)} | quiet (before it) ${fmt(quietMate!.warm)} | ratio ${ratio(noisyMate!.warm, quietMate!.warm)}`);
     relay.kill();
     await own.stop();
   }

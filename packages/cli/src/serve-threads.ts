@@ -1,0 +1,166 @@
+/**
+ * A fleet whose VMs run in worker threads (`"threads": N` in the config, N > 1): each VM runs whole —
+ * its Proxy, plugins, listeners and clients — in one of N threads (serve-thread.ts), so a busy VM
+ * (an event flood to many clients) does not share its thread with the others; docs/fleet.md, Threads.
+ *
+ * The main thread keeps the config: it checks every VM before anything changes (as the one-thread
+ * fleet does), gives each VM a thread (the one with the fewest VMs, and the same one for as long as
+ * the VM runs) and sends each thread the VMs it runs; a thread applies its part as a fleet does
+ * (added, removed, restarted, reloaded; the others untouched). A thread that dies takes the process
+ * with it (exit 70), as an uncaught exception in the one-thread fleet does.
+ */
+import { Worker } from 'node:worker_threads';
+import { ConfigError, Proxy, type Logger, type PluginDefinition } from '@qmpmux/core';
+import type { SyncReport, VmSpec } from '@qmpmux/fleet';
+
+/** What a thread is started with. */
+export interface ThreadSetup {
+  index: number;
+  logLevel: string;
+  warmUp: number;
+  /** This thread's share of maxTotalClientOutputBytes. */
+  outputBytes: number;
+  maxVms: number;
+}
+
+/** A VmSpec as it crosses to a thread: its plugins by name (a definition is code, not data). */
+export type WireSpec = Omit<VmSpec, 'proxy'> & { proxy: Omit<VmSpec['proxy'], 'plugins'> & { plugins: { name: string; options: unknown }[] } };
+
+type Request = { op: 'sync'; specs: WireSpec[] } | { op: 'budget'; bytes: number } | { op: 'stop' };
+export type ThreadRequest = Request & { id: number };
+export type ThreadReply = { id: number; report?: SyncReport; error?: { path?: string; problem: string } };
+
+export function toWire(spec: VmSpec): WireSpec {
+  return { ...spec, proxy: { ...spec.proxy, plugins: spec.proxy.plugins.map((p) => ({ name: p.definition.name, options: p.options })) } };
+}
+
+export function fromWire(spec: WireSpec, available: readonly PluginDefinition<any>[]): VmSpec {
+  const plugins = spec.proxy.plugins.map((p) => ({ definition: available.find((d) => d.name === p.name)!, options: p.options }));
+  return { ...spec, proxy: { ...spec.proxy, plugins } };
+}
+
+/** The exit status when a VM thread dies. */
+const THREAD_DIED = 70;
+
+interface Thread {
+  worker: Worker;
+  pending: Map<number, (r: ThreadReply) => void>;
+}
+
+export interface ThreadedFleetOptions {
+  threads: number;
+  log: Logger;
+  logLevel: string;
+  warmUp: number;
+  maxVms: number;
+  maxTotalClientOutputBytes: number;
+}
+
+export class ThreadedFleet {
+  private readonly threads: Thread[] = [];
+  /** VM name → the thread that runs it. */
+  private readonly home = new Map<string, number>();
+  private nextId = 0;
+  private stopping = false;
+
+  private constructor(private readonly opts: ThreadedFleetOptions) {}
+
+  static async start(opts: ThreadedFleetOptions): Promise<ThreadedFleet> {
+    const f = new ThreadedFleet(opts);
+    // The thread loads its code as this process does: through tsx.
+    const tsx = import.meta.resolve('tsx/esm/api');
+    const entry = new URL('./serve-thread.ts', import.meta.url).href;
+    const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+    for (let index = 0; index < opts.threads; index++) {
+      const setup: ThreadSetup = { index, logLevel: opts.logLevel, warmUp: opts.warmUp, outputBytes: f.share(opts.maxTotalClientOutputBytes), maxVms: opts.maxVms };
+      const worker = new Worker(boot, { eval: true, workerData: setup });
+      const t: Thread = { worker, pending: new Map() };
+      worker.on('message', (r: ThreadReply) => {
+        const done = t.pending.get(r.id);
+        t.pending.delete(r.id);
+        done?.(r);
+      });
+      worker.on('error', (e) => opts.log.error(`VM thread ${index} failed: ${e.stack ?? e.message}`));
+      worker.on('exit', (code) => {
+        if (f.stopping) return;
+        opts.log.error(`VM thread ${index} exited (${code}): qmpmux stops`);
+        process.exit(THREAD_DIED);
+      });
+      f.threads.push(t);
+    }
+    return f;
+  }
+
+  /** VMs given to a thread (those that failed to start too: a thread keeps trying them at each reload). */
+  get size(): number {
+    return this.home.size;
+  }
+
+  /** What starting `spec` would refuse, checked here without starting it (throws ConfigError naming the field). */
+  validate(spec: VmSpec): void {
+    Proxy.validate({ ...spec.proxy, log: this.opts.log });
+  }
+
+  /** Never a VM of the single-VM form: threads are for the fleet form. */
+  get(_name: string): undefined {
+    return undefined;
+  }
+
+  /**
+   * Make the VMs be `specs` (the config's; this fleet has no other origin). Every spec is checked
+   * first, so a bad field changes nothing; then each thread applies its part.
+   */
+  async sync(_origin: 'config', specs: readonly VmSpec[], _o: { atomic: boolean }): Promise<SyncReport> {
+    if (specs.length > this.opts.maxVms) throw new ConfigError('limits.maxVms', `more than ${this.opts.maxVms} VMs in all`);
+    for (const spec of specs) this.validate(spec);
+    const wanted = new Set(specs.map((s) => s.name));
+    for (const name of [...this.home.keys()]) if (!wanted.has(name)) this.home.delete(name);
+    const parts: VmSpec[][] = this.threads.map(() => []);
+    for (const spec of specs) {
+      let i = this.home.get(spec.name);
+      if (i === undefined) {
+        i = this.leastLoaded();
+        this.home.set(spec.name, i);
+      }
+      parts[i]!.push(spec);
+    }
+    const replies = await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'sync', specs: parts[i]!.map(toWire) })));
+    const report: SyncReport = { added: [], removed: [], restarted: [], reloaded: [], failed: [], skipped: [] };
+    for (const r of replies) {
+      if (r.error) throw r.error.path ? new ConfigError(r.error.path, r.error.problem) : new Error(r.error.problem);
+      for (const k of Object.keys(report) as (keyof SyncReport)[]) (report[k] as unknown[]).push(...r.report![k]);
+    }
+    return report;
+  }
+
+  /** maxTotalClientOutputBytes changed (a reload): each thread gets its share. */
+  async setOutputLimit(bytes: number): Promise<void> {
+    await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'budget', bytes: this.share(bytes) })));
+  }
+
+  /** Stop every VM, then the threads. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'stop' })));
+    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+  }
+
+  private share(bytes: number): number {
+    return Math.floor(bytes / this.opts.threads);
+  }
+
+  private leastLoaded(): number {
+    const load = this.threads.map(() => 0);
+    for (const i of this.home.values()) load[i]!++;
+    return load.indexOf(Math.min(...load));
+  }
+
+  private ask(i: number, req: Request): Promise<ThreadReply> {
+    const t = this.threads[i]!;
+    const id = ++this.nextId;
+    return new Promise((resolve) => {
+      t.pending.set(id, resolve);
+      t.worker.postMessage({ ...req, id });
+    });
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * `"threads": N` in the fleet form (serve-threads.ts): every VM runs whole in one of N worker threads,
+ * against real QEMUs — each VM's listener reaches its own QEMU; VMs are spread over the threads (the
+ * one with the fewest VMs, and the same one for as long as the VM runs); SIGHUP applies the
+ * difference across threads (a client of an unchanged VM stays connected and works; an invalid file
+ * changes nothing); one QEMU killed leaves the other VMs' clients working; SIGTERM stops everything,
+ * unlinking every socket; what threads do not support yet is refused, naming the field.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { QmpClient } from '@qmpmux/client';
+import { runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
+
+describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qmpmux-fleet-threads-'));
+  const file = join(dir, 'qmpmux.json');
+  const sock = (n: string) => join(dir, `${n}.sock`);
+  const qemus: TestQemu[] = [];
+  const q = (n: number) => qemus[n - 1]!.address;
+  let serve: QmpmuxProcess;
+  const entry = (name: string, n: number, extra: Record<string, unknown> = {}) => ({ name, upstream: q(n), listen: [`unix:${sock(name)}`], ...extra });
+  const write = (vms: unknown[], extra: Record<string, unknown> = {}) => writeFileSync(file, JSON.stringify({ threads: 2, vms, log: 'info', plugins: [{ name: 'clients' }], ...extra }));
+  /** The thread each VM was started in, from the log (`[qmpmux:threadN] VM 'x' started`). */
+  const threadOf = () => new Map([...serve.log().matchAll(/\[qmpmux:thread(\d+)\] VM '([^']+)' started/g)].map((m) => [m[2]!, Number(m[1])]));
+  const hup = async (): Promise<string> => {
+    const from = serve.log().length;
+    serve.child.kill('SIGHUP');
+    return (await serve.waitForLog(/qmpmux (?:info|error) \[qmpmux\] SIGHUP: configuration [^\n]*\n/, { from }))[0];
+  };
+
+  before(async () => {
+    for (let i = 1; i <= 4; i++) qemus.push(await startQemu({ name: `vm${i}` }));
+    write([entry('vm1', 1), entry('vm2', 2), entry('vm3', 3)]);
+    serve = await spawnQmpmux(['serve', '--config', file], { ready: /\[qmpmux\] fleet: 3 VM\(s\) in 2 threads/, env: { QMPMUX_WARMUP: '100' } });
+    // The threads' log lines reach the process's stderr through the main thread, a moment later.
+    await until(() => threadOf().size === 3, "every thread's start lines", 10_000);
+  });
+  after(async () => {
+    await serve?.stop('SIGKILL');
+    for (const qm of qemus) await qm.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves each VM on its own listener, in front of its own QEMU, the VMs spread over both threads', async () => {
+    for (const n of ['vm1', 'vm2', 'vm3']) {
+      const c = await QmpClient.connect(`unix:${sock(n)}`);
+      assert.deepEqual(await c.execute('query-name'), { name: n });
+      c.close();
+    }
+    // Each VM goes to the thread with the fewest (the first of equals): vm1 → 0, vm2 → 1, vm3 → 0.
+    assert.deepEqual(Object.fromEntries(threadOf()), { vm1: 0, vm2: 1, vm3: 0 });
+  });
+
+  it('SIGHUP applies the difference across threads; a client of an unchanged VM stays connected; an invalid file changes nothing', async () => {
+    const c1 = await QmpClient.connect(`unix:${sock('vm1')}`);
+    const c2 = await QmpClient.connect(`unix:${sock('vm2')}`);
+    write([entry('vm1', 1), entry('vm3', 3, { plugins: [{ name: 'clients' }, { name: 'fdsets' }] }), entry('vm4', 4)]);
+    assert.match(await hup(), /SIGHUP: configuration reloaded from .* \(added vm4; removed vm2; restarted vm3\)/);
+    assert.deepEqual(await c1.execute('query-name'), { name: 'vm1' });
+    for (let i = 0; i < 50 && !c2.closed; i++) await sleep(20);
+    assert.equal(c2.closed, true, "the removed VM's client is closed");
+    assert.equal(existsSync(sock('vm2')), false, "the removed VM's socket is unlinked");
+    for (const n of ['vm3', 'vm4']) {
+      const c = await QmpClient.connect(`unix:${sock(n)}`);
+      assert.deepEqual(await c.execute('query-name'), { name: n });
+      c.close();
+    }
+    // vm3 restarted in its thread; vm4 went to the one with fewer VMs (vm2's, now empty).
+    await until(() => threadOf().has('vm4'), "vm4's start line", 10_000);
+    assert.deepEqual(Object.fromEntries(threadOf()), { vm1: 0, vm2: 1, vm3: 0, vm4: 1 });
+
+    writeFileSync(file, JSON.stringify({ threads: 2, vms: [entry('vm1', 1), { name: 'bad name', upstream: q(3), listen: [] }] }));
+    assert.match(await hup(), /configuration not reloaded, the previous one stays: config\.vms\[1\]\.name/);
+    for (const n of ['vm1', 'vm3', 'vm4']) {
+      const c = await QmpClient.connect(`unix:${sock(n)}`);
+      assert.deepEqual(await c.execute('query-name'), { name: n });
+      c.close();
+    }
+    assert.deepEqual(await c1.execute('query-name'), { name: 'vm1' }, 'the unchanged VM kept its client throughout');
+    c1.close();
+  });
+
+  it("one QEMU killed: the other VMs' clients keep working", async () => {
+    const c1 = await QmpClient.connect(`unix:${sock('vm1')}`);
+    const c4 = await QmpClient.connect(`unix:${sock('vm4')}`);
+    await qemus[2]!.stop(); // vm3's QEMU
+    for (let i = 0; i < 20; i++) {
+      assert.deepEqual(await c1.execute('query-name'), { name: 'vm1' });
+      assert.deepEqual(await c4.execute('query-name'), { name: 'vm4' });
+    }
+    c1.close();
+    c4.close();
+  });
+
+  it('SIGTERM stops every thread and VM, unlinking every socket, exit 0', async () => {
+    assert.equal(await serve.stop('SIGTERM', 10_000), 0);
+    for (const n of ['vm1', 'vm3', 'vm4']) assert.equal(existsSync(sock(n)), false, `${n}'s socket unlinked`);
+  });
+});
+
+describe('"threads" is refused where it does not apply yet', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qmpmux-fleet-threads-bad-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const vm = { name: 'vm1', upstream: 'unix:/nonexistent.qmp', listen: [`unix:${join(dir, 'vm1.sock')}`] };
+  const cases: [string, Record<string, unknown>, string[], RegExp][] = [
+    ['not an integer from 1 to 64', { threads: 0, vms: [vm] }, [], /config\.threads: expected an integer from 1 to 64/],
+    ['the single-VM form', { threads: 2, upstream: 'unix:/nonexistent.qmp' }, [], /config\.threads: threads are for the fleet form/],
+    ['with http', { threads: 2, vms: [vm], http: '127.0.0.1:0' }, [], /config\.threads: with threads > 1, http is not supported yet/],
+    ['with control', { threads: 2, vms: [vm], control: `unix:${join(dir, 'c.sock')}` }, [], /config\.threads: with threads > 1, control is not supported yet/],
+    ['with --http', { threads: 2, vms: [vm] }, ['--http', '127.0.0.1:0'], /config\.threads: with threads > 1, --http is not supported yet/],
+    ['with the nats plugin', { threads: 2, vms: [{ ...vm, plugins: [{ name: 'nats', options: { url: 'nats://127.0.0.1:4222' } }] }] }, [], /config\.threads: with threads > 1, the nats plugin is not supported yet/],
+  ];
+  for (const [what, cfg, flags, re] of cases) {
+    it(what, async () => {
+      const file = join(dir, 'c.json');
+      writeFileSync(file, JSON.stringify(cfg));
+      const r = await runQmpmux(['serve', '--config', file, ...flags]);
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, re);
+    });
+  }
+});
