@@ -169,3 +169,10 @@ function collect(stream: NodeJS.ReadableStream, onData?: () => void, onLine?: (l
   });
   return () => text;
 }
+
+/** Send SIGHUP to a `qmpmux serve` and wait for its verdict: the line that says whether the configuration was reloaded. */
+export async function reloadServe(p: QmpmuxProcess): Promise<string> {
+  const from = p.log().length;
+  p.child.kill('SIGHUP');
+  return (await p.waitForLog(/qmpmux (?:info|error) \[qmpmux\] SIGHUP: configuration [^\n]*\n/, { from }))[0];
+}

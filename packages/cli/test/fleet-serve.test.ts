@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
-import { runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
+import { reloadServe, runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
 
 /** `qmpmux serve --config FILE` as its own process, once its log matches `ready`. */
 const serveConfig = (file: string, ready: RegExp) => spawnQmpmux(['serve', '--config', file], { ready, env: { QMPMUX_WARMUP: '100' } });
@@ -29,11 +29,7 @@ describe('qmpmux serve with a fleet config', () => {
   const write = (vms: unknown[], extra: Record<string, unknown> = {}) =>
     writeFileSync(file, JSON.stringify({ vms, control: `unix:${control}`, http: '127.0.0.1:0', log: 'info', plugins: [{ name: 'clients' }], ...extra }));
 
-  const hup = async (): Promise<string> => {
-    const from = serve.log().length;
-    serve.child.kill('SIGHUP');
-    return (await serve.waitForLog(/qmpmux (?:info|error) \[qmpmux\] SIGHUP: configuration [^\n]*\n/, { from }))[0];
-  };
+  const hup = () => reloadServe(serve);
 
   before(async () => {
     for (let i = 1; i <= 3; i++) qemus.push(await startQemu({ name: `vm${i}` }));

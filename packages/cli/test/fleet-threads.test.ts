@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
-import { runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
+import { reloadServe, runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
 
 describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'qmpmux-fleet-threads-'));
@@ -26,11 +26,7 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
   const write = (vms: unknown[], extra: Record<string, unknown> = {}) => writeFileSync(file, JSON.stringify({ threads: 2, vms, log: 'info', plugins: [{ name: 'clients' }], ...extra }));
   /** The thread each VM was started in, from the log (`[qmpmux:threadN] VM 'x' started`). */
   const threadOf = () => new Map([...serve.log().matchAll(/\[qmpmux:thread(\d+)\] VM '([^']+)' started/g)].map((m) => [m[2]!, Number(m[1])]));
-  const hup = async (): Promise<string> => {
-    const from = serve.log().length;
-    serve.child.kill('SIGHUP');
-    return (await serve.waitForLog(/qmpmux (?:info|error) \[qmpmux\] SIGHUP: configuration [^\n]*\n/, { from }))[0];
-  };
+  const hup = () => reloadServe(serve);
 
   before(async () => {
     for (let i = 1; i <= 4; i++) qemus.push(await startQemu({ name: `vm${i}` }));

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QmpClient, QmpError } from '@qmpmux/client';
-import { spawnQmpmux, startQemu, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
+import { reloadServe, spawnQmpmux, startQemu, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
 
 describe('SIGHUP reload', () => {
   let dir: string;
@@ -19,11 +19,7 @@ describe('SIGHUP reload', () => {
   const rootIs = (name: string, profile: string, more: Record<string, unknown> = {}) => ({ principals: [{ name, match: [{ uid: 0 }], profile, ...more }] });
 
   /** Send SIGHUP and wait for the log line that reports the outcome. */
-  const hup = async (): Promise<string> => {
-    const from = serve.log().length;
-    serve.child.kill('SIGHUP');
-    return (await serve.waitForLog(/qmpmux (?:info|error) \[qmpmux\] SIGHUP: [^\n]*\n/, { from }))[0];
-  };
+  const hup = () => reloadServe(serve);
   const refused = (command: string, principal: string) => (e: unknown) => e instanceof QmpError && e.desc === `qmpmux: command '${command}' is not permitted for principal '${principal}'`;
 
   before(async () => {
