@@ -1,19 +1,39 @@
 /**
  * One worker thread of a fleet with `threads` > 1 (serve-threads.ts starts them): a Fleet of its own
  * that runs, whole, the VMs the main thread gives it — their Proxies, plugins, listeners and clients —
- * on this thread's event loop. It answers the main thread's `sync` (make my VMs be these), `budget`
- * (my share of maxTotalClientOutputBytes) and `stop`.
+ * on this thread's event loop. It answers the main thread's `sync` (make my VMs be these), `metrics`
+ * (my VMs' series, with --http), `readiness` (my VMs whose QEMU link is not ready), `budget` (my share
+ * of maxTotalClientOutputBytes) and `stop`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ConfigError, OutputBudget, createLogger, type LogLevel } from '@qmpmux/core';
+import { ConfigError, OutputBudget, createLogger, type LogLevel, type Proxy } from '@qmpmux/core';
 import { Fleet } from '@qmpmux/fleet';
+import { MetricsRegistry, notReadyOf } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { fromWire, type ThreadReply, type ThreadRequest, type ThreadSetup } from './serve-threads.ts';
 
 const setup = workerData as ThreadSetup;
 const log = createLogger(`qmpmux:thread${setup.index}`, setup.logLevel as LogLevel);
 const budget = new OutputBudget(setup.outputBytes);
-const fleet = new Fleet({ log, outputBudget: budget, maxVms: setup.maxVms, vmLog: (name) => createLogger(`qmpmux:${name}`, setup.logLevel as LogLevel), warmUp: setup.warmUp });
+// With --http: this thread's VMs' series (the main thread keeps the process metrics and merges).
+const metrics = setup.metrics ? new MetricsRegistry({ processMetrics: false }) : undefined;
+const detach = new Map<Proxy, () => void>();
+const fleet: Fleet = new Fleet({
+  log,
+  outputBudget: budget,
+  maxVms: setup.maxVms,
+  vmLog: (name) => createLogger(`qmpmux:${name}`, setup.logLevel as LogLevel),
+  warmUp: setup.warmUp,
+  observer: metrics && ((name) => metrics.observer(name)),
+  onCreated: (vm) => {
+    if (metrics) detach.set(vm.proxy, metrics.attach(vm.proxy));
+  },
+  onStopped: (vm) => {
+    detach.get(vm.proxy)?.();
+    detach.delete(vm.proxy);
+    if (metrics && !fleet.get(vm.spec.name)) void metrics.forget(vm.spec.name);
+  },
+});
 
 parentPort!.on('message', (m: ThreadRequest) => {
   void answer(m).then((r) => parentPort!.postMessage(r));
@@ -24,6 +44,10 @@ async function answer(m: ThreadRequest): Promise<ThreadReply> {
     switch (m.op) {
       case 'sync':
         return { id: m.id, report: await fleet.sync('config', m.specs.map((s) => fromWire(s, AVAILABLE_PLUGINS)), { atomic: true }) };
+      case 'metrics':
+        return { id: m.id, metrics: metrics ? await metrics.json() : [] };
+      case 'readiness':
+        return { id: m.id, notReady: notReadyOf(fleet.proxies()) };
       case 'budget':
         budget.setLimit(m.bytes);
         return { id: m.id };

@@ -12,6 +12,7 @@
 import { Worker } from 'node:worker_threads';
 import { ConfigError, Proxy, type Logger, type PluginDefinition } from '@qmpmux/core';
 import type { SyncReport, VmSpec } from '@qmpmux/fleet';
+import type { MetricsJson, NotReady } from '@qmpmux/metrics';
 
 /** What a thread is started with. */
 export interface ThreadSetup {
@@ -21,14 +22,16 @@ export interface ThreadSetup {
   /** This thread's share of maxTotalClientOutputBytes. */
   outputBytes: number;
   maxVms: number;
+  /** Keep metrics of this thread's VMs (--http). */
+  metrics: boolean;
 }
 
 /** A VmSpec as it crosses to a thread: its plugins by name (a definition is code, not data). */
 export type WireSpec = Omit<VmSpec, 'proxy'> & { proxy: Omit<VmSpec['proxy'], 'plugins'> & { plugins: { name: string; options: unknown }[] } };
 
-type Request = { op: 'sync'; specs: WireSpec[] } | { op: 'budget'; bytes: number } | { op: 'stop' };
+type Request = { op: 'sync'; specs: WireSpec[] } | { op: 'metrics' } | { op: 'readiness' } | { op: 'budget'; bytes: number } | { op: 'stop' };
 export type ThreadRequest = Request & { id: number };
-export type ThreadReply = { id: number; report?: SyncReport; error?: { path?: string; problem: string } };
+export type ThreadReply = { id: number; report?: SyncReport; metrics?: MetricsJson; notReady?: NotReady[]; error?: { path?: string; problem: string } };
 
 export function toWire(spec: VmSpec): WireSpec {
   return { ...spec, proxy: { ...spec.proxy, plugins: spec.proxy.plugins.map((p) => ({ name: p.definition.name, options: p.options })) } };
@@ -54,6 +57,8 @@ export interface ThreadedFleetOptions {
   warmUp: number;
   maxVms: number;
   maxTotalClientOutputBytes: number;
+  /** Keep metrics of every VM (--http): metricsJson() collects them. */
+  metrics: boolean;
 }
 
 export class ThreadedFleet {
@@ -72,7 +77,7 @@ export class ThreadedFleet {
     const entry = new URL('./serve-thread.ts', import.meta.url).href;
     const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
     for (let index = 0; index < opts.threads; index++) {
-      const setup: ThreadSetup = { index, logLevel: opts.logLevel, warmUp: opts.warmUp, outputBytes: f.share(opts.maxTotalClientOutputBytes), maxVms: opts.maxVms };
+      const setup: ThreadSetup = { index, logLevel: opts.logLevel, warmUp: opts.warmUp, outputBytes: f.share(opts.maxTotalClientOutputBytes), maxVms: opts.maxVms, metrics: opts.metrics };
       const worker = new Worker(boot, { eval: true, workerData: setup });
       const t: Thread = { worker, pending: new Map() };
       worker.on('message', (r: ThreadReply) => {
@@ -131,6 +136,16 @@ export class ThreadedFleet {
       for (const k of Object.keys(report) as (keyof SyncReport)[]) (report[k] as unknown[]).push(...r.report![k]);
     }
     return report;
+  }
+
+  /** Every thread's VM series (with `metrics`), to merge with the main thread's (mergedMetrics). */
+  async metricsJson(): Promise<MetricsJson[]> {
+    return (await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'metrics' })))).map((r) => r.metrics ?? []);
+  }
+
+  /** The VMs whose QEMU link is not ready, from every thread (/readyz). */
+  async notReady(): Promise<NotReady[]> {
+    return (await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'readiness' })))).flatMap((r) => r.notReady ?? []);
   }
 
   /** maxTotalClientOutputBytes changed (a reload): each thread gets its share. */

@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module';
 import { DEFAULT_LIMITS, OutputBudget, createLogger, isFleet, type LocalMonitor, type LogLevel, type Proxy, type QmpmuxConfig, type VmConfig } from '@qmpmux/core';
 import { Discovery, Fleet, settingsOf, specOf, startControl } from '@qmpmux/fleet';
-import { MetricsRegistry, startHttp, type HttpEndpoint } from '@qmpmux/metrics';
+import { MetricsRegistry, mergedMetrics, startHttp, type HttpEndpoint } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { npmLauncher, watchLauncher } from './launcher.ts';
 import { parseArgs, UsageError } from './args.ts';
@@ -109,7 +109,7 @@ export async function serve(argv: string[]): Promise<number> {
   if (sample) fleet.validate(sample);
   qemu?.start();
   // "threads" > 1: the VMs run in worker threads (serve-threads.ts); else in this one.
-  const threaded = cfg.threads > 1 ? await ThreadedFleet.start({ threads: cfg.threads, log, logLevel, warmUp, maxVms: cfg.fleetLimits.maxVms, maxTotalClientOutputBytes: cfg.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes }) : undefined;
+  const threaded = cfg.threads > 1 ? await ThreadedFleet.start({ threads: cfg.threads, log, logLevel, warmUp, maxVms: cfg.fleetLimits.maxVms, maxTotalClientOutputBytes: cfg.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes, metrics: metrics !== undefined }) : undefined;
   const vms = threaded ?? fleet;
   let control: LocalMonitor | undefined;
   let http: HttpEndpoint | undefined;
@@ -128,7 +128,9 @@ export async function serve(argv: string[]): Promise<number> {
   let starting = true;
   try {
     if (metrics && httpAddress) {
-      http = await startHttp({ address: httpAddress, proxies: () => fleet.proxies(), starting: () => starting, metrics });
+      // VMs in threads: their series come from the threads, merged with this thread's process metrics.
+      const source = threaded ? { text: async () => mergedMetrics([await metrics.json(), ...(await threaded.metricsJson())]), contentType: metrics.contentType } : metrics;
+      http = await startHttp({ address: httpAddress, proxies: () => fleet.proxies(), notReady: threaded && (() => threaded.notReady()), starting: () => starting, metrics: source });
       log.info(`metrics and health on http://${http.bound}/metrics`);
     }
     const report = await vms.sync('config', specs, { atomic: true });

@@ -3,7 +3,8 @@
  * against real QEMUs — each VM's listener reaches its own QEMU; VMs are spread over the threads (the
  * one with the fewest VMs, and the same one for as long as the VM runs); SIGHUP applies the
  * difference across threads (a client of an unchanged VM stays connected and works; an invalid file
- * changes nothing); one QEMU killed leaves the other VMs' clients working; SIGTERM stops everything,
+ * changes nothing); /metrics merges every thread's series and /readyz covers every thread; one QEMU
+ * killed leaves the other VMs' clients working (and /readyz names it); SIGTERM stops everything,
  * unlinking every socket; what threads do not support yet is refused, naming the field.
  */
 import { after, before, describe, it } from 'node:test';
@@ -23,7 +24,8 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
   const q = (n: number) => qemus[n - 1]!.address;
   let serve: QmpmuxProcess;
   const entry = (name: string, n: number, extra: Record<string, unknown> = {}) => ({ name, upstream: q(n), listen: [`unix:${sock(name)}`], ...extra });
-  const write = (vms: unknown[], extra: Record<string, unknown> = {}) => writeFileSync(file, JSON.stringify({ threads: 2, vms, log: 'info', plugins: [{ name: 'clients' }], ...extra }));
+  const write = (vms: unknown[], extra: Record<string, unknown> = {}) => writeFileSync(file, JSON.stringify({ threads: 2, vms, http: '127.0.0.1:0', log: 'info', plugins: [{ name: 'clients' }], ...extra }));
+  let http = '';
   /** The thread each VM was started in, from the log (`[qmpmux:threadN] VM 'x' started`). */
   const threadOf = () => new Map([...serve.log().matchAll(/\[qmpmux:thread(\d+)\] VM '([^']+)' started/g)].map((m) => [m[2]!, Number(m[1])]));
   const hup = () => reloadServe(serve);
@@ -34,6 +36,7 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
     serve = await spawnQmpmux(['serve', '--config', file], { ready: /\[qmpmux\] fleet: 3 VM\(s\) in 2 threads/, env: { QMPMUX_WARMUP: '100' } });
     // The threads' log lines reach the process's stderr through the main thread, a moment later.
     await until(() => threadOf().size === 3, "every thread's start lines", 10_000);
+    http = /metrics and health on http:\/\/([^/]+)\/metrics/.exec(serve.log())![1]!;
   });
   after(async () => {
     await serve?.stop('SIGKILL');
@@ -49,6 +52,20 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
     }
     // Each VM goes to the thread with the fewest (the first of equals): vm1 → 0, vm2 → 1, vm3 → 0.
     assert.deepEqual(Object.fromEntries(threadOf()), { vm1: 0, vm2: 1, vm3: 0 });
+  });
+
+  it("/metrics merges every thread's VM series with the process metrics, once each; /readyz covers every thread", async () => {
+    const c = await QmpClient.connect(`unix:${sock('vm2')}`); // thread 1
+    await c.execute('query-status');
+    c.close();
+    const text = await (await fetch(`http://${http}/metrics`)).text();
+    for (const n of ['vm1', 'vm2', 'vm3']) assert.match(text, new RegExp(`^qmpmux_upstream_state\\{vm="${n}",state="ready"\\} 1$`, 'm'), n);
+    assert.match(text, /^qmpmux_commands_total\{vm="vm2",command="query-status",outcome="ok",source="qemu"\} 1$/m);
+    assert.equal(text.match(/^# TYPE qmpmux_commands_total counter$/gm)?.length, 1, 'one family, not one per thread');
+    assert.equal(text.match(/^# TYPE process_cpu_user_seconds_total counter$/gm)?.length, 1, "the process's own metrics, once");
+    const ready = await fetch(`http://${http}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(await ready.json(), { ready: true });
   });
 
   it('SIGHUP applies the difference across threads; a client of an unchanged VM stays connected; an invalid file changes nothing', async () => {
@@ -88,6 +105,11 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
       assert.deepEqual(await c1.execute('query-name'), { name: 'vm1' });
       assert.deepEqual(await c4.execute('query-name'), { name: 'vm4' });
     }
+    // /readyz names the VM whose QEMU is gone, whichever thread runs it.
+    const r = await fetch(`http://${http}/readyz`);
+    assert.equal(r.status, 503);
+    const body = (await r.json()) as { ready: boolean; notReady: { vm: string }[] };
+    assert.deepEqual(body.notReady.map((x) => x.vm), ['vm3']);
     c1.close();
     c4.close();
   });
@@ -105,9 +127,8 @@ describe('"threads" is refused where it does not apply yet', () => {
   const cases: [string, Record<string, unknown>, string[], RegExp][] = [
     ['not an integer from 1 to 64', { threads: 0, vms: [vm] }, [], /config\.threads: expected an integer from 1 to 64/],
     ['the single-VM form', { threads: 2, upstream: 'unix:/nonexistent.qmp' }, [], /config\.threads: threads are for the fleet form/],
-    ['with http', { threads: 2, vms: [vm], http: '127.0.0.1:0' }, [], /config\.threads: with threads > 1, http is not supported yet/],
     ['with control', { threads: 2, vms: [vm], control: `unix:${join(dir, 'c.sock')}` }, [], /config\.threads: with threads > 1, control is not supported yet/],
-    ['with --http', { threads: 2, vms: [vm] }, ['--http', '127.0.0.1:0'], /config\.threads: with threads > 1, --http is not supported yet/],
+    ['with --control', { threads: 2, vms: [vm] }, ['--control', `unix:${join(dir, 'c.sock')}`], /config\.threads: with threads > 1, --control is not supported yet/],
     ['with the nats plugin', { threads: 2, vms: [{ ...vm, plugins: [{ name: 'nats', options: { url: 'nats://127.0.0.1:4222' } }] }] }, [], /config\.threads: with threads > 1, the nats plugin is not supported yet/],
   ];
   for (const [what, cfg, flags, re] of cases) {

@@ -4,16 +4,37 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { Proxy } from '@qmpmux/core';
-import type { MetricsRegistry } from './metrics.ts';
+
+/** A VM whose upstream is not ready, as /readyz names it. */
+export interface NotReady {
+  vm: string;
+  state: string;
+  error: string;
+}
+
+/** What /metrics serves: a MetricsRegistry, or the merge of several (VMs in threads). */
+export interface MetricsSource {
+  text(): Promise<string>;
+  readonly contentType: string;
+}
 
 export interface HttpOptions {
   /** HOST:PORT (port 0 picks one). */
   address: string;
   /** The VMs, read at every request (a fleet may change). */
-  proxies: () => Iterable<Proxy>;
+  proxies?: () => Iterable<Proxy>;
+  /** Instead of `proxies`: the VMs that are not ready, asked at every request (VMs in threads). */
+  notReady?: () => Promise<NotReady[]>;
   /** True while the process is still starting its VMs: /readyz answers 503 `{"ready": false, "starting": true}`. */
   starting?: () => boolean;
-  metrics: MetricsRegistry;
+  metrics: MetricsSource;
+}
+
+/** The VMs of these proxies whose upstream is not ready. */
+export function notReadyOf(proxies: Iterable<Proxy>): NotReady[] {
+  const out: NotReady[] = [];
+  for (const p of proxies) if (p.link.state !== 'ready') out.push({ vm: p.name, state: p.link.state, error: p.link.lastError });
+  return out;
 }
 
 export interface HttpEndpoint {
@@ -45,10 +66,13 @@ export async function startHttp(opts: HttpOptions): Promise<HttpEndpoint> {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
       if (opts.starting?.()) return void res.writeHead(503, { 'content-type': 'application/json' }).end('{"ready": false, "starting": true}\n');
-      const notReady: { vm: string; state: string; error: string }[] = [];
-      for (const p of opts.proxies()) if (p.link.state !== 'ready') notReady.push({ vm: p.name, state: p.link.state, error: p.link.lastError });
-      if (notReady.length) res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: false, notReady }) + '\n');
-      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ready": true}\n');
+      const answer = (notReady: NotReady[]) => {
+        if (notReady.length) res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: false, notReady }) + '\n');
+        else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ready": true}\n');
+      };
+      if (opts.notReady) {
+        opts.notReady().then(answer, (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`));
+      } else answer(notReadyOf(opts.proxies?.() ?? []));
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }

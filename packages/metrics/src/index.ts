@@ -1,2 +1,2 @@
-export { MetricsRegistry } from './metrics.ts';
-export { startHttp, parseHostPort, type HttpEndpoint, type HttpOptions } from './http.ts';
+export { MetricsRegistry, mergedMetrics, type MetricsJson } from './metrics.ts';
+export { startHttp, parseHostPort, notReadyOf, type HttpEndpoint, type HttpOptions, type MetricsSource, type NotReady } from './http.ts';

@@ -163,7 +163,23 @@ export class MetricsRegistry {
   text(): Promise<string> {
     return this.registry.metrics();
   }
+  /** Every series as data (prom-client's getMetricsAsJSON), for a merge with other registries' (mergedMetrics). */
+  json(): Promise<MetricsJson> {
+    return this.registry.getMetricsAsJSON() as Promise<MetricsJson>;
+  }
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/** A registry's series as data: what crosses from a VM thread to the main thread. */
+export type MetricsJson = unknown[];
+
+/**
+ * The Prometheus text of several registries' series merged (prom-client's AggregatorRegistry, as for
+ * cluster workers): the main thread's process metrics and each VM thread's VM series. Series with the
+ * same name and labels are summed; VMs' series differ by their `vm` label.
+ */
+export async function mergedMetrics(parts: MetricsJson[]): Promise<string> {
+  return client.AggregatorRegistry.aggregate(parts as Parameters<typeof client.AggregatorRegistry.aggregate>[0]).metrics();
 }
