@@ -10,5 +10,5 @@ export { startNats, freePort, NATS_SERVER_BINARY, type StartNatsOptions, type Te
 export { makeNatsOperator, type NatsOperator } from './nats-jwt.ts';
 export { until } from './until.ts';
 export { useTempDir } from './temp-dir.ts';
-export { QMPMUX_BIN, STACK_LINE, reloadServe, runQmpmux, spawnQmpmux, type QmpmuxProcess, type QmpmuxResult, type QmpmuxRunOptions, type QmpmuxSpawnOptions } from './qmpmux.ts';
+export { QMPMUX_BIN, STACK_LINE, httpAddressOf, reloadServe, runQmpmux, spawnQmpmux, type QmpmuxProcess, type QmpmuxResult, type QmpmuxRunOptions, type QmpmuxSpawnOptions } from './qmpmux.ts';
 export { stopProcess, processesWith } from './child.ts';

@@ -176,3 +176,10 @@ export async function reloadServe(p: QmpmuxProcess): Promise<string> {
   p.child.kill('SIGHUP');
   return (await p.waitForLog(/qmpmux (?:info|error) \[qmpmux\] SIGHUP: configuration [^\n]*\n/, { from }))[0];
 }
+
+/** HOST:PORT of a `qmpmux serve --http` (from its log line `metrics and health on http://HOST:PORT/metrics`). */
+export function httpAddressOf(p: QmpmuxProcess): string {
+  const m = /metrics and health on http:\/\/([^/]+)\/metrics/.exec(p.log());
+  if (!m) throw new Error(`no metrics endpoint in its log:\n${p.log()}`);
+  return m[1]!;
+}

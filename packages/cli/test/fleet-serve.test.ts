@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
-import { reloadServe, runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
+import { httpAddressOf, reloadServe, runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
 
 /** `qmpmux serve --config FILE` as its own process, once its log matches `ready`. */
 const serveConfig = (file: string, ready: RegExp) => spawnQmpmux(['serve', '--config', file], { ready, env: { QMPMUX_WARMUP: '100' } });
@@ -35,7 +35,7 @@ describe('qmpmux serve with a fleet config', () => {
     for (let i = 1; i <= 3; i++) qemus.push(await startQemu({ name: `vm${i}` }));
     write([entry('vm1', 1), entry('vm2', 2)]);
     serve = await serveConfig(file, /\[qmpmux\] fleet: 2 VM\(s\)/);
-    http = /metrics and health on http:\/\/([^/]+)\/metrics/.exec(serve.log())![1]!;
+    http = httpAddressOf(serve);
   });
   after(async () => {
     await serve?.stop('SIGKILL');

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
-import { reloadServe, runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
+import { httpAddressOf, reloadServe, runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
 
 describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'qmpmux-fleet-threads-'));
@@ -36,7 +36,7 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
     serve = await spawnQmpmux(['serve', '--config', file], { ready: /\[qmpmux\] fleet: 3 VM\(s\) in 2 threads/, env: { QMPMUX_WARMUP: '100' } });
     // The threads' log lines reach the process's stderr through the main thread, a moment later.
     await until(() => threadOf().size === 3, "every thread's start lines", 10_000);
-    http = /metrics and health on http:\/\/([^/]+)\/metrics/.exec(serve.log())![1]!;
+    http = httpAddressOf(serve);
   });
   after(async () => {
     await serve?.stop('SIGKILL');
