@@ -42,15 +42,14 @@ export function checkServeConfig(cfg: QmpmuxConfig): void {
 }
 
 /**
- * `threads` above 1 (the VMs in worker threads) with what does not run in threads yet: the control
- * socket, discovery (flags or config) and the nats plugin.
+ * `threads` above 1 (the VMs in worker threads) with what does not run in threads yet: discovery
+ * (flags or config) and the nats plugin.
  */
 export function checkThreads(cfg: QmpmuxConfig, flags: Opts): void {
   if (cfg.threads <= 1) return;
   const no = (what: string) => {
     throw new ConfigError('config.threads', `with threads > 1, ${what} is not supported yet (docs/fleet.md, Threads)`);
   };
-  if (flags.control !== undefined) no('--control');
   if (flags.discover !== undefined) no('--discover');
   const plugins = [...cfg.plugins, ...(cfg.vms ?? []).flatMap((vm) => vm.plugins ?? [])];
   if (plugins.some((p) => p.name === 'nats')) no('the nats plugin');

@@ -1,13 +1,14 @@
 /**
  * One worker thread of a fleet with `threads` > 1 (serve-threads.ts starts them): a Fleet of its own
  * that runs, whole, the VMs the main thread gives it — their Proxies, plugins, listeners and clients —
- * on this thread's event loop. It answers the main thread's `sync` (make my VMs be these), `metrics`
+ * on this thread's event loop. It answers the main thread's `sync` (make my VMs be these), `add`,
+ * `remove` and `info` (the control socket's add-vm, remove-vm, query-vms), `metrics`
  * (my VMs' series, with --http), `readiness` (my VMs whose QEMU link is not ready), `budget` (my share
  * of maxTotalClientOutputBytes) and `stop`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ConfigError, OutputBudget, createLogger, type LogLevel, type Proxy } from '@qmpmux/core';
-import { Fleet } from '@qmpmux/fleet';
+import { Fleet, FleetError, vmInfo } from '@qmpmux/fleet';
 import { MetricsRegistry, notReadyOf } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { fromWire, type ThreadReply, type ThreadRequest, type ThreadSetup } from './serve-threads.ts';
@@ -44,6 +45,17 @@ async function answer(m: ThreadRequest): Promise<ThreadReply> {
     switch (m.op) {
       case 'sync':
         return { id: m.id, report: await fleet.sync('config', m.specs.map((s) => fromWire(s, AVAILABLE_PLUGINS)), { atomic: true }) };
+      case 'add':
+        try {
+          return { id: m.id, info: vmInfo(await fleet.add(fromWire(m.spec, AVAILABLE_PLUGINS))) };
+        } catch (e) {
+          if (e instanceof FleetError) return { id: m.id, refusal: e.refusal };
+          throw e;
+        }
+      case 'remove':
+        return { id: m.id, removed: await fleet.remove(m.name, m.why) };
+      case 'info':
+        return { id: m.id, infos: fleet.list().map((vm) => ({ name: vm.spec.name, info: vmInfo(vm) })) };
       case 'metrics':
         return { id: m.id, metrics: metrics ? await metrics.json() : [] };
       case 'readiness':

@@ -10,8 +10,8 @@
  * with it (exit 70), as an uncaught exception in the one-thread fleet does.
  */
 import { Worker } from 'node:worker_threads';
-import { ConfigError, Proxy, type Logger, type PluginDefinition } from '@qmpmux/core';
-import type { SyncReport, VmSpec } from '@qmpmux/fleet';
+import { ConfigError, Proxy, listenKey, refuse, type JsonPlain, type Logger, type PluginDefinition, type Refusal } from '@qmpmux/core';
+import { FleetError, type ControlVms, type SyncReport, type VmSpec } from '@qmpmux/fleet';
 import type { MetricsJson, NotReady } from '@qmpmux/metrics';
 
 /** What a thread is started with. */
@@ -29,9 +29,28 @@ export interface ThreadSetup {
 /** A VmSpec as it crosses to a thread: its plugins by name (a definition is code, not data). */
 export type WireSpec = Omit<VmSpec, 'proxy'> & { proxy: Omit<VmSpec['proxy'], 'plugins'> & { plugins: { name: string; options: unknown }[] } };
 
-type Request = { op: 'sync'; specs: WireSpec[] } | { op: 'metrics' } | { op: 'readiness' } | { op: 'budget'; bytes: number } | { op: 'stop' };
+type Request =
+  | { op: 'sync'; specs: WireSpec[] }
+  | { op: 'add'; spec: WireSpec }
+  | { op: 'remove'; name: string; why: string }
+  | { op: 'info' }
+  | { op: 'metrics' }
+  | { op: 'readiness' }
+  | { op: 'budget'; bytes: number }
+  | { op: 'stop' };
 export type ThreadRequest = Request & { id: number };
-export type ThreadReply = { id: number; report?: SyncReport; metrics?: MetricsJson; notReady?: NotReady[]; error?: { path?: string; problem: string } };
+export type ThreadReply = {
+  id: number;
+  report?: SyncReport;
+  /** add: the new VM's query-vms entry; info: every VM's of the thread. */
+  info?: JsonPlain;
+  infos?: { name: string; info: JsonPlain }[];
+  refusal?: Refusal;
+  removed?: boolean;
+  metrics?: MetricsJson;
+  notReady?: NotReady[];
+  error?: { path?: string; problem: string };
+};
 
 export function toWire(spec: VmSpec): WireSpec {
   return { ...spec, proxy: { ...spec.proxy, plugins: spec.proxy.plugins.map((p) => ({ name: p.definition.name, options: p.options })) } };
@@ -61,10 +80,12 @@ export interface ThreadedFleetOptions {
   metrics: boolean;
 }
 
-export class ThreadedFleet {
+export class ThreadedFleet implements ControlVms {
   private readonly threads: Thread[] = [];
-  /** VM name → the thread that runs it. */
+  /** VM name → the thread that runs it (insertion order: query-vms' order). */
   private readonly home = new Map<string, number>();
+  /** VM name → what it runs with (its origin, its listeners: checked against a new VM's). */
+  private readonly specs = new Map<string, VmSpec>();
   private nextId = 0;
   private stopping = false;
 
@@ -119,7 +140,8 @@ export class ThreadedFleet {
     if (specs.length > this.opts.maxVms) throw new ConfigError('limits.maxVms', `more than ${this.opts.maxVms} VMs in all`);
     for (const spec of specs) this.validate(spec);
     const wanted = new Set(specs.map((s) => s.name));
-    for (const name of [...this.home.keys()]) if (!wanted.has(name)) this.home.delete(name);
+    // The config's VMs that left it; VMs added through the control socket stay (as in one thread).
+    for (const [name, spec] of [...this.specs]) if (spec.origin === 'config' && !wanted.has(name)) this.forget(name);
     const parts: VmSpec[][] = this.threads.map(() => []);
     for (const spec of specs) {
       let i = this.home.get(spec.name);
@@ -127,6 +149,7 @@ export class ThreadedFleet {
         i = this.leastLoaded();
         this.home.set(spec.name, i);
       }
+      this.specs.set(spec.name, spec); // a config VM takes a name over from a control one, in its thread
       parts[i]!.push(spec);
     }
     const replies = await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'sync', specs: parts[i]!.map(toWire) })));
@@ -136,6 +159,51 @@ export class ThreadedFleet {
       for (const k of Object.keys(report) as (keyof SyncReport)[]) (report[k] as unknown[]).push(...r.report![k]);
     }
     return report;
+  }
+
+  // ---- the control socket (ControlVms) ----
+
+  async info(): Promise<JsonPlain[]> {
+    const byName = new Map((await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'info' })))).flatMap((r) => r.infos ?? []).map((x) => [x.name, x.info]));
+    return [...this.home.keys()].flatMap((n) => (byName.has(n) ? [byName.get(n)!] : []));
+  }
+
+  /** Start one VM in the thread with the fewest; the refusals of a one-thread fleet's add. */
+  async add(spec: VmSpec): Promise<JsonPlain> {
+    if (this.home.has(spec.name)) throw new FleetError(refuse('VM_EXISTS', spec.name));
+    if (this.home.size >= this.opts.maxVms) throw new FleetError(refuse('TOO_MANY_VMS', this.opts.maxVms));
+    try {
+      this.validate(spec);
+      const taken = new Map([...this.specs.values()].flatMap((s) => s.proxy.listen.map((a) => [listenKey(a), s.name] as const)));
+      for (const [i, a] of spec.proxy.listen.entries()) {
+        const owner = taken.get(listenKey(a));
+        if (owner !== undefined) throw new ConfigError(`${spec.proxy.configPaths?.listen ?? 'listen'}[${i}]`, `${a} is used by VM '${owner}'`);
+      }
+    } catch (e) {
+      throw new FleetError(refuse('VM_INVALID', (e as Error).message));
+    }
+    const i = this.leastLoaded();
+    this.home.set(spec.name, i);
+    this.specs.set(spec.name, spec);
+    const r = await this.ask(i, { op: 'add', spec: toWire(spec) });
+    if (r.refusal || r.error) {
+      this.forget(spec.name);
+      throw new FleetError(r.refusal ?? refuse('VM_START_FAILED', spec.name, r.error!.problem));
+    }
+    return r.info!;
+  }
+
+  async remove(name: string, why: string): Promise<boolean> {
+    const i = this.home.get(name);
+    if (i === undefined) return false;
+    const r = await this.ask(i, { op: 'remove', name, why });
+    this.forget(name);
+    return r.removed === true;
+  }
+
+  private forget(name: string): void {
+    this.home.delete(name);
+    this.specs.delete(name);
   }
 
   /** Every thread's VM series (with `metrics`), to merge with the main thread's (mergedMetrics). */

@@ -1,7 +1,7 @@
 /** `qmpmux serve`: one VM in front of a QEMU (given, or started and supervised here), or many (the fleet form, docs/fleet.md). */
 import { createRequire } from 'node:module';
 import { DEFAULT_LIMITS, OutputBudget, createLogger, isFleet, type LocalMonitor, type LogLevel, type Proxy, type QmpmuxConfig, type VmConfig } from '@qmpmux/core';
-import { Discovery, Fleet, settingsOf, specOf, startControl } from '@qmpmux/fleet';
+import { Discovery, Fleet, fleetControl, settingsOf, specOf, startControl } from '@qmpmux/fleet';
 import { MetricsRegistry, mergedMetrics, startHttp, type HttpEndpoint } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { npmLauncher, watchLauncher } from './launcher.ts';
@@ -150,7 +150,7 @@ export async function serve(argv: string[]): Promise<number> {
     };
     await followDiscovery(cfg);
     if (cfg.control) {
-      control = await startControl(cfg.control, { fleet, spec: (e) => specOf(e, 'control', current), onRemoved: (vm) => discovery?.forget(vm.spec.name), maxClients: cfg.fleetLimits.maxControlClients, outputBudget, version: VERSION, log: log.child('control') });
+      control = await startControl(cfg.control, { vms: threaded ?? fleetControl(fleet), spec: (e) => specOf(e, 'control', current), onRemoved: (name) => discovery?.forget(name), maxClients: cfg.fleetLimits.maxControlClients, outputBudget, version: VERSION, log: log.child('control') });
     }
     starting = false;
     if (fleetForm) log.info(`fleet: ${vms.size} VM(s)${threaded ? ` in ${cfg.threads} threads` : ''}${cfg.discover ? `, discovering in ${cfg.discover.dir}` : ''}${cfg.control ? `, control on ${cfg.control}` : ''}`);

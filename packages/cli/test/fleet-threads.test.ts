@@ -3,7 +3,8 @@
  * against real QEMUs — each VM's listener reaches its own QEMU; VMs are spread over the threads (the
  * one with the fewest VMs, and the same one for as long as the VM runs); SIGHUP applies the
  * difference across threads (a client of an unchanged VM stays connected and works; an invalid file
- * changes nothing); /metrics merges every thread's series and /readyz covers every thread; one QEMU
+ * changes nothing); the control socket lists, adds and removes VMs across threads; /metrics merges
+ * every thread's series and /readyz covers every thread; one QEMU
  * killed leaves the other VMs' clients working (and /readyz names it); SIGTERM stops everything,
  * unlinking every socket; what threads do not support yet is refused, naming the field.
  */
@@ -13,25 +14,26 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QmpClient } from '@qmpmux/client';
+import { QmpClient, QmpError } from '@qmpmux/client';
 import { httpAddressOf, reloadServe, runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
 
 describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'qmpmux-fleet-threads-'));
   const file = join(dir, 'qmpmux.json');
   const sock = (n: string) => join(dir, `${n}.sock`);
+  const control = join(dir, 'control.sock');
   const qemus: TestQemu[] = [];
   const q = (n: number) => qemus[n - 1]!.address;
   let serve: QmpmuxProcess;
   const entry = (name: string, n: number, extra: Record<string, unknown> = {}) => ({ name, upstream: q(n), listen: [`unix:${sock(name)}`], ...extra });
-  const write = (vms: unknown[], extra: Record<string, unknown> = {}) => writeFileSync(file, JSON.stringify({ threads: 2, vms, http: '127.0.0.1:0', log: 'info', plugins: [{ name: 'clients' }], ...extra }));
+  const write = (vms: unknown[], extra: Record<string, unknown> = {}) => writeFileSync(file, JSON.stringify({ threads: 2, vms, http: '127.0.0.1:0', control: `unix:${control}`, log: 'info', plugins: [{ name: 'clients' }], ...extra }));
   let http = '';
   /** The thread each VM was started in, from the log (`[qmpmux:threadN] VM 'x' started`). */
   const threadOf = () => new Map([...serve.log().matchAll(/\[qmpmux:thread(\d+)\] VM '([^']+)' started/g)].map((m) => [m[2]!, Number(m[1])]));
   const hup = () => reloadServe(serve);
 
   before(async () => {
-    for (let i = 1; i <= 4; i++) qemus.push(await startQemu({ name: `vm${i}` }));
+    for (let i = 1; i <= 5; i++) qemus.push(await startQemu({ name: `vm${i}` }));
     write([entry('vm1', 1), entry('vm2', 2), entry('vm3', 3)]);
     serve = await spawnQmpmux(['serve', '--config', file], { ready: /\[qmpmux\] fleet: 3 VM\(s\) in 2 threads/, env: { QMPMUX_WARMUP: '100' } });
     // The threads' log lines reach the process's stderr through the main thread, a moment later.
@@ -68,6 +70,28 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
     assert.deepEqual(await ready.json(), { ready: true });
   });
 
+  it('the control socket: query-vms lists the VMs of every thread; add-vm starts one in the thread with fewer VMs; remove-vm stops it; refusals as in one thread', async () => {
+    const ctl = await QmpClient.connect(`unix:${control}`);
+    const names = async () => (await ctl.execute<{ name: string; origin: string; state: string; clients: number }[]>('__org.qmpmux_query-vms' as never)).map((v) => `${v.name}/${v.origin}/${v.state}`);
+    assert.deepEqual(await names(), ['vm1/config/ready', 'vm2/config/ready', 'vm3/config/ready']);
+    const added = await ctl.execute<{ name: string; origin: string; listeners: string[] }>('__org.qmpmux_add-vm' as never, { name: 'ctl', upstream: q(5), listen: [`unix:${sock('ctl')}`] } as never);
+    assert.equal(added.name, 'ctl');
+    assert.equal(added.origin, 'control');
+    await until(() => threadOf().has('ctl'), "ctl's start line", 10_000);
+    assert.equal(threadOf().get('ctl'), 1, 'the thread with fewer VMs');
+    const c = await QmpClient.connect(`unix:${sock('ctl')}`);
+    assert.deepEqual(await c.execute('query-name'), { name: 'vm5' });
+    c.close();
+    const refused = (desc: RegExp) => (e: unknown) => e instanceof QmpError && desc.test(e.desc);
+    await assert.rejects(ctl.execute('__org.qmpmux_add-vm' as never, { name: 'vm1', upstream: q(5), listen: [`unix:${sock('x')}`] } as never), refused(/vm1/));
+    await assert.rejects(ctl.execute('__org.qmpmux_add-vm' as never, { name: 'other', upstream: q(5), listen: [`unix:${sock('vm2')}`] } as never), refused(/is used by VM 'vm2'/));
+    assert.deepEqual(await ctl.execute('__org.qmpmux_remove-vm' as never, { name: 'ctl' } as never), {});
+    assert.equal(existsSync(sock('ctl')), false, "the removed VM's socket is unlinked");
+    await assert.rejects(ctl.execute('__org.qmpmux_remove-vm' as never, { name: 'ctl' } as never), refused(/ctl/));
+    assert.deepEqual(await names(), ['vm1/config/ready', 'vm2/config/ready', 'vm3/config/ready']);
+    ctl.close();
+  });
+
   it('SIGHUP applies the difference across threads; a client of an unchanged VM stays connected; an invalid file changes nothing', async () => {
     const c1 = await QmpClient.connect(`unix:${sock('vm1')}`);
     const c2 = await QmpClient.connect(`unix:${sock('vm2')}`);
@@ -84,7 +108,8 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
     }
     // vm3 restarted in its thread; vm4 went to the one with fewer VMs (vm2's, now empty).
     await until(() => threadOf().has('vm4'), "vm4's start line", 10_000);
-    assert.deepEqual(Object.fromEntries(threadOf()), { vm1: 0, vm2: 1, vm3: 0, vm4: 1 });
+    const t = threadOf();
+    assert.deepEqual(Object.fromEntries(['vm1', 'vm2', 'vm3', 'vm4'].map((n) => [n, t.get(n)])), { vm1: 0, vm2: 1, vm3: 0, vm4: 1 });
 
     writeFileSync(file, JSON.stringify({ threads: 2, vms: [entry('vm1', 1), { name: 'bad name', upstream: q(3), listen: [] }] }));
     assert.match(await hup(), /configuration not reloaded, the previous one stays: config\.vms\[1\]\.name/);
@@ -117,6 +142,7 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
   it('SIGTERM stops every thread and VM, unlinking every socket, exit 0', async () => {
     assert.equal(await serve.stop('SIGTERM', 10_000), 0);
     for (const n of ['vm1', 'vm3', 'vm4']) assert.equal(existsSync(sock(n)), false, `${n}'s socket unlinked`);
+    assert.equal(existsSync(control), false, 'the control socket unlinked');
   });
 });
 
@@ -127,8 +153,8 @@ describe('"threads" is refused where it does not apply yet', () => {
   const cases: [string, Record<string, unknown>, string[], RegExp][] = [
     ['not an integer from 1 to 64', { threads: 0, vms: [vm] }, [], /config\.threads: expected an integer from 1 to 64/],
     ['the single-VM form', { threads: 2, upstream: 'unix:/nonexistent.qmp' }, [], /config\.threads: threads are for the fleet form/],
-    ['with control', { threads: 2, vms: [vm], control: `unix:${join(dir, 'c.sock')}` }, [], /config\.threads: with threads > 1, control is not supported yet/],
-    ['with --control', { threads: 2, vms: [vm] }, ['--control', `unix:${join(dir, 'c.sock')}`], /config\.threads: with threads > 1, --control is not supported yet/],
+    ['with discover', { threads: 2, vms: [vm], discover: { dir } }, [], /config\.threads: with threads > 1, discover is not supported yet/],
+    ['with --discover', { threads: 2, vms: [vm] }, ['--discover', dir], /config\.threads: with threads > 1, --discover is not supported yet/],
     ['with the nats plugin', { threads: 2, vms: [{ ...vm, plugins: [{ name: 'nats', options: { url: 'nats://127.0.0.1:4222' } }] }] }, [], /config\.threads: with threads > 1, the nats plugin is not supported yet/],
   ];
   for (const [what, cfg, flags, re] of cases) {

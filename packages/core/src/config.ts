@@ -115,8 +115,7 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
   const threads = v.int(o.threads, `${path}.threads`, 1, 1, MAX_THREADS);
   if (threads > 1) {
     if (!fleet) throw new ConfigError(`${path}.threads`, 'threads are for the fleet form (vms): one VM runs in one thread');
-    const unsupported = (['control', 'discover'] as const).filter((k) => o[k] !== undefined);
-    if (unsupported.length) throw new ConfigError(`${path}.threads`, `with threads > 1, ${unsupported.join(', ')} ${unsupported.length > 1 ? 'are' : 'is'} not supported yet (docs/fleet.md, Threads)`);
+    if (o.discover !== undefined) throw new ConfigError(`${path}.threads`, 'with threads > 1, discover is not supported yet (docs/fleet.md, Threads)');
   }
   const name = o.name === undefined ? DEFAULT_VM_NAME : checkVmName(v.string(o.name, `${path}.name`), `${path}.name`);
   let control: string | undefined;

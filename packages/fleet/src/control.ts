@@ -10,12 +10,31 @@ import { COMMAND_PREFIX, ConfigError, LocalMonitor, answer, ownCommand, parseVmE
 import { FleetError, type Fleet, type RunningVm } from './fleet.ts';
 import type { VmSpec } from './vm-spec.ts';
 
+/** What the control socket does to the VMs: a Fleet's (fleetControl), or VMs in threads'. */
+export interface ControlVms {
+  /** Every VM as query-vms shows it (vmInfo). */
+  info(): Promise<JsonPlain[]>;
+  /** Start one VM; its query-vms entry. Throws FleetError with the refusal. */
+  add(spec: VmSpec): Promise<JsonPlain>;
+  /** Stop one VM; false when there is none. */
+  remove(name: string, why: string): Promise<boolean>;
+}
+
+/** The control socket's view of a Fleet in this thread. */
+export function fleetControl(fleet: Fleet): ControlVms {
+  return {
+    info: async () => fleet.list().map(vmInfo),
+    add: async (spec) => vmInfo(await fleet.add(spec)),
+    remove: (name, why) => fleet.remove(name, why),
+  };
+}
+
 export interface ControlOptions {
-  fleet: Fleet;
+  vms: ControlVms;
   /** An add-vm entry resolved against the top-level settings (vm-spec.ts specOf, origin `control`). */
   spec(entry: VmConfig): VmSpec;
   /** A VM was removed through the socket (discovery then leaves its socket alone until it changes). */
-  onRemoved?(vm: RunningVm): void;
+  onRemoved?(name: string): void;
   /** FleetLimits.maxControlClients. */
   maxClients: number;
   /** qmpmux's version, for the greeting and query-version. */
@@ -56,7 +75,7 @@ export function controlCommands(o: ControlOptions): OwnCommand[] {
     ownCommand({
       name: `${COMMAND_PREFIX}query-vms`,
       returns: [VM_INFO],
-      run: async () => answer(o.fleet.list().map(vmInfo)),
+      run: async () => answer(await o.vms.info()),
     }),
     ownCommand({
       name: `${COMMAND_PREFIX}add-vm`,
@@ -71,7 +90,7 @@ export function controlCommands(o: ControlOptions): OwnCommand[] {
           throw e;
         }
         try {
-          return answer(vmInfo(await o.fleet.add(spec)));
+          return answer(await o.vms.add(spec));
         } catch (e) {
           if (e instanceof FleetError) return e.refusal;
           throw e;
@@ -82,9 +101,8 @@ export function controlCommands(o: ControlOptions): OwnCommand[] {
       name: `${COMMAND_PREFIX}remove-vm`,
       data: { name: 'str' },
       run: async (args) => {
-        const vm = o.fleet.get(args.name);
-        if (!vm || !(await o.fleet.remove(args.name, 'removed through the control socket'))) return refuse('VM_NOT_FOUND', args.name);
-        o.onRemoved?.(vm);
+        if (!(await o.vms.remove(args.name, 'removed through the control socket'))) return refuse('VM_NOT_FOUND', args.name);
+        o.onRemoved?.(args.name);
         return answer({});
       },
     }),

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { QmpClient, QmpError } from '@qmpmux/client';
 import type { LocalMonitor } from '@qmpmux/core';
 import { RawClient, startQemu, type TestQemu } from '@qmpmux/e2e';
-import { Fleet, specOf, startControl } from '../src/index.ts';
+import { Fleet, fleetControl, specOf, startControl } from '../src/index.ts';
 import { eventually, keptLog, settings, vm } from './helpers.ts';
 
 const CONTROL_PLUGINS = 'clients';
@@ -39,7 +39,7 @@ describe('the control socket', () => {
     q1 = await startQemu({ name: 'vm1' });
     q2 = await startQemu({ name: 'vm2' });
     await fleet.sync('config', [vm(0, 'vm1', q1.address, [`unix:${sock('vm1')}`])], { atomic: true });
-    monitor = await startControl(control, { fleet, spec: (e) => specOf(e, 'control', settings()), maxClients: 2, version: '0.1.0', log });
+    monitor = await startControl(control, { vms: fleetControl(fleet), spec: (e) => specOf(e, 'control', settings()), maxClients: 2, version: '0.1.0', log });
     qmp = await QmpClient.connect(control);
   });
   after(async () => {
