@@ -11,36 +11,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
+import { useFleetFixture } from './fleet-fixture.ts';
 import { httpAddressOf, reloadServe, runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
 
 /** `qmpmux serve --config FILE` as its own process, once its log matches `ready`. */
 const serveConfig = (file: string, ready: RegExp) => spawnQmpmux(['serve', '--config', file], { ready, env: { QMPMUX_WARMUP: '100' } });
 
 describe('qmpmux serve with a fleet config', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'qmpmux-fleet-serve-'));
-  const file = join(dir, 'qmpmux.json');
-  const sock = (n: string) => join(dir, `${n}.sock`);
-  const control = join(dir, 'control.sock');
-  const qemus: TestQemu[] = [];
-  const q = (n: number) => qemus[n - 1]!.address;
+  const fx = useFleetFixture('qmpmux-fleet-serve-');
+  const { sock, control, entry, write } = fx;
   let serve: QmpmuxProcess;
   let http = '';
-  const entry = (name: string, n: number) => ({ name, upstream: q(n), listen: [`unix:${sock(name)}`] });
-  const write = (vms: unknown[], extra: Record<string, unknown> = {}) =>
-    writeFileSync(file, JSON.stringify({ vms, control: `unix:${control}`, http: '127.0.0.1:0', log: 'info', plugins: [{ name: 'clients' }], ...extra }));
 
   const hup = () => reloadServe(serve);
 
   before(async () => {
-    for (let i = 1; i <= 3; i++) qemus.push(await startQemu({ name: `vm${i}` }));
+    await fx.startQemus(3);
     write([entry('vm1', 1), entry('vm2', 2)]);
-    serve = await serveConfig(file, /\[qmpmux\] fleet: 2 VM\(s\)/);
+    serve = await fx.serve(/\[qmpmux\] fleet: 2 VM\(s\)/);
     http = httpAddressOf(serve);
-  });
-  after(async () => {
-    await serve?.stop('SIGKILL');
-    for (const qm of qemus) await qm.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("serves each VM on its own listener, in front of its own QEMU; each VM's log lines carry its name", async () => {

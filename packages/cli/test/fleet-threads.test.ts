@@ -15,37 +15,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient, QmpError } from '@qmpmux/client';
-import { httpAddressOf, reloadServe, runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
+import { useFleetFixture } from './fleet-fixture.ts';
+import { httpAddressOf, reloadServe, runQmpmux, until, type QmpmuxProcess } from '@qmpmux/e2e';
 
 describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'qmpmux-fleet-threads-'));
-  const file = join(dir, 'qmpmux.json');
-  const sock = (n: string) => join(dir, `${n}.sock`);
-  const control = join(dir, 'control.sock');
-  const qemus: TestQemu[] = [];
-  const q = (n: number) => qemus[n - 1]!.address;
+  const fx = useFleetFixture('qmpmux-fleet-threads-', { threads: 2 });
+  const { file, sock, control, qemus, q, entry, write } = fx;
   let serve: QmpmuxProcess;
-  const entry = (name: string, n: number, extra: Record<string, unknown> = {}) => ({ name, upstream: q(n), listen: [`unix:${sock(name)}`], ...extra });
-  const write = (vms: unknown[], extra: Record<string, unknown> = {}) => writeFileSync(file, JSON.stringify({ threads: 2, vms, http: '127.0.0.1:0', control: `unix:${control}`, log: 'info', plugins: [{ name: 'clients' }], ...extra }));
   let http = '';
   /** The thread each VM was started in, from the log (`[qmpmux:threadN] VM 'x' started`). */
   const threadOf = () => new Map([...serve.log().matchAll(/\[qmpmux:thread(\d+)\] VM '([^']+)' started/g)].map((m) => [m[2]!, Number(m[1])]));
   const hup = () => reloadServe(serve);
 
   before(async () => {
-    for (let i = 1; i <= 5; i++) qemus.push(await startQemu({ name: `vm${i}` }));
+    await fx.startQemus(5);
     write([entry('vm1', 1), entry('vm2', 2), entry('vm3', 3)]);
-    serve = await spawnQmpmux(['serve', '--config', file], { ready: /\[qmpmux\] fleet: 3 VM\(s\) in 2 threads/, env: { QMPMUX_WARMUP: '100' } });
+    serve = await fx.serve(/\[qmpmux\] fleet: 3 VM\(s\) in 2 threads/);
     // The threads' log lines reach the process's stderr through the main thread, a moment later.
     await until(() => threadOf().size === 3, "every thread's start lines", 10_000);
     http = httpAddressOf(serve);
   });
-  after(async () => {
-    await serve?.stop('SIGKILL');
-    for (const qm of qemus) await qm.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   it('serves each VM on its own listener, in front of its own QEMU, the VMs spread over both threads', async () => {
     for (const n of ['vm1', 'vm2', 'vm3']) {
       const c = await QmpClient.connect(`unix:${sock(n)}`);
