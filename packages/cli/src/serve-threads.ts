@@ -10,8 +10,8 @@
  * with it (exit 70), as an uncaught exception in the one-thread fleet does.
  */
 import { Worker } from 'node:worker_threads';
-import { ConfigError, Proxy, listenKey, refuse, type JsonPlain, type Logger, type PluginDefinition, type Refusal } from '@qmpmux/core';
-import { FleetError, type ControlVms, type SyncReport, type VmSpec } from '@qmpmux/fleet';
+import { ConfigError, Proxy, refuse, type JsonPlain, type Logger, type PluginDefinition, type Refusal } from '@qmpmux/core';
+import { FleetError, checkListenersFree, heldListeners, type ControlVms, type SyncReport, type VmSpec } from '@qmpmux/fleet';
 import type { MetricsJson, NotReady } from '@qmpmux/metrics';
 
 /** What a thread is started with. */
@@ -82,10 +82,8 @@ export interface ThreadedFleetOptions {
 
 export class ThreadedFleet implements ControlVms {
   private readonly threads: Thread[] = [];
-  /** VM name → the thread that runs it (insertion order: query-vms' order). */
-  private readonly home = new Map<string, number>();
-  /** VM name → what it runs with (its origin, its listeners: checked against a new VM's). */
-  private readonly specs = new Map<string, VmSpec>();
+  /** VM name → the thread that runs it and what it runs with (insertion order: query-vms' order). */
+  private readonly placed = new Map<string, { thread: number; spec: VmSpec }>();
   private nextId = 0;
   private stopping = false;
 
@@ -119,7 +117,7 @@ export class ThreadedFleet implements ControlVms {
 
   /** VMs given to a thread (those that failed to start too: a thread keeps trying them at each reload). */
   get size(): number {
-    return this.home.size;
+    return this.placed.size;
   }
 
   /** What starting `spec` would refuse, checked here without starting it (throws ConfigError naming the field). */
@@ -133,24 +131,26 @@ export class ThreadedFleet implements ControlVms {
   }
 
   /**
-   * Make the VMs be `specs` (the config's; this fleet has no other origin). Every spec is checked
-   * first, so a bad field changes nothing; then each thread applies its part.
+   * Make the config's VMs be `specs` (VMs added through the control socket stay, as in one thread).
+   * Every spec is checked first, so a bad field changes nothing; then each thread applies its part.
    */
   async sync(_origin: 'config', specs: readonly VmSpec[], _o: { atomic: boolean }): Promise<SyncReport> {
-    if (specs.length > this.opts.maxVms) throw new ConfigError('limits.maxVms', `more than ${this.opts.maxVms} VMs in all`);
-    for (const spec of specs) this.validate(spec);
     const wanted = new Set(specs.map((s) => s.name));
-    // The config's VMs that left it; VMs added through the control socket stay (as in one thread).
-    for (const [name, spec] of [...this.specs]) if (spec.origin === 'config' && !wanted.has(name)) this.forget(name);
+    const staying = [...this.placed.values()].filter((p) => p.spec.origin !== 'config' && !wanted.has(p.spec.name)).map((p) => p.spec);
+    if (staying.length + specs.length > this.opts.maxVms) throw new ConfigError('limits.maxVms', `more than ${this.opts.maxVms} VMs in all`);
+    const taken = heldListeners(staying);
+    for (const spec of specs) {
+      this.validate(spec);
+      checkListenersFree(spec, taken);
+    }
+    // The config's VMs that left it.
+    for (const [name, p] of [...this.placed]) if (p.spec.origin === 'config' && !wanted.has(name)) this.placed.delete(name);
     const parts: VmSpec[][] = this.threads.map(() => []);
     for (const spec of specs) {
-      let i = this.home.get(spec.name);
-      if (i === undefined) {
-        i = this.leastLoaded();
-        this.home.set(spec.name, i);
-      }
-      this.specs.set(spec.name, spec); // a config VM takes a name over from a control one, in its thread
-      parts[i]!.push(spec);
+      // A VM keeps its thread; a config VM takes a name over from a control one in that VM's thread.
+      const thread = this.placed.get(spec.name)?.thread ?? this.leastLoaded();
+      this.placed.set(spec.name, { thread, spec });
+      parts[thread]!.push(spec);
     }
     const replies = await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'sync', specs: parts[i]!.map(toWire) })));
     const report: SyncReport = { added: [], removed: [], restarted: [], reloaded: [], failed: [], skipped: [] };
@@ -165,45 +165,35 @@ export class ThreadedFleet implements ControlVms {
 
   async info(): Promise<JsonPlain[]> {
     const byName = new Map((await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'info' })))).flatMap((r) => r.infos ?? []).map((x) => [x.name, x.info]));
-    return [...this.home.keys()].flatMap((n) => (byName.has(n) ? [byName.get(n)!] : []));
+    return [...this.placed.keys()].flatMap((n) => (byName.has(n) ? [byName.get(n)!] : []));
   }
 
   /** Start one VM in the thread with the fewest; the refusals of a one-thread fleet's add. */
   async add(spec: VmSpec): Promise<JsonPlain> {
-    if (this.home.has(spec.name)) throw new FleetError(refuse('VM_EXISTS', spec.name));
-    if (this.home.size >= this.opts.maxVms) throw new FleetError(refuse('TOO_MANY_VMS', this.opts.maxVms));
+    if (this.placed.has(spec.name)) throw new FleetError(refuse('VM_EXISTS', spec.name));
+    if (this.placed.size >= this.opts.maxVms) throw new FleetError(refuse('TOO_MANY_VMS', this.opts.maxVms));
     try {
       this.validate(spec);
-      const taken = new Map([...this.specs.values()].flatMap((s) => s.proxy.listen.map((a) => [listenKey(a), s.name] as const)));
-      for (const [i, a] of spec.proxy.listen.entries()) {
-        const owner = taken.get(listenKey(a));
-        if (owner !== undefined) throw new ConfigError(`${spec.proxy.configPaths?.listen ?? 'listen'}[${i}]`, `${a} is used by VM '${owner}'`);
-      }
+      checkListenersFree(spec, heldListeners([...this.placed.values()].map((p) => p.spec)));
     } catch (e) {
       throw new FleetError(refuse('VM_INVALID', (e as Error).message));
     }
-    const i = this.leastLoaded();
-    this.home.set(spec.name, i);
-    this.specs.set(spec.name, spec);
-    const r = await this.ask(i, { op: 'add', spec: toWire(spec) });
+    const thread = this.leastLoaded();
+    this.placed.set(spec.name, { thread, spec });
+    const r = await this.ask(thread, { op: 'add', spec: toWire(spec) });
     if (r.refusal || r.error) {
-      this.forget(spec.name);
+      this.placed.delete(spec.name);
       throw new FleetError(r.refusal ?? refuse('VM_START_FAILED', spec.name, r.error!.problem));
     }
     return r.info!;
   }
 
   async remove(name: string, why: string): Promise<boolean> {
-    const i = this.home.get(name);
-    if (i === undefined) return false;
-    const r = await this.ask(i, { op: 'remove', name, why });
-    this.forget(name);
+    const p = this.placed.get(name);
+    if (!p) return false;
+    const r = await this.ask(p.thread, { op: 'remove', name, why });
+    this.placed.delete(name);
     return r.removed === true;
-  }
-
-  private forget(name: string): void {
-    this.home.delete(name);
-    this.specs.delete(name);
   }
 
   /** Every thread's VM series (with `metrics`), to merge with the main thread's (mergedMetrics). */
@@ -234,7 +224,7 @@ export class ThreadedFleet implements ControlVms {
 
   private leastLoaded(): number {
     const load = this.threads.map(() => 0);
-    for (const i of this.home.values()) load[i]!++;
+    for (const p of this.placed.values()) load[p.thread]!++;
     return load.indexOf(Math.min(...load));
   }
 

@@ -8,8 +8,8 @@
  * reloaded — Proxy.reload, clients stay — when only plugin options did; VMs of other origins and
  * their clients are not touched).
  */
-import { ConfigError, Proxy, listenKey, refuse, type Logger, type Observer, type OutputBudget, type ProxyOptions, type Refusal } from '@qmpmux/core';
-import { difference, type VmOrigin, type VmSpec } from './vm-spec.ts';
+import { ConfigError, Proxy, refuse, type Logger, type Observer, type OutputBudget, type ProxyOptions, type Refusal } from '@qmpmux/core';
+import { checkListenersFree, difference, heldListeners, type VmOrigin, type VmSpec } from './vm-spec.ts';
 
 export interface FleetOptions {
   log: Logger;
@@ -61,16 +61,6 @@ export interface SyncReport {
   skipped: { name: string; why: string }[];
 }
 
-/** The listener addresses these VMs hold (listenKey → VM name). */
-function held(vms: readonly RunningVm[]): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const vm of vms) for (const a of vm.spec.proxy.listen) {
-    const k = listenKey(a);
-    if (k !== undefined) m.set(k, vm.spec.name);
-  }
-  return m;
-}
-
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export class Fleet {
@@ -103,7 +93,7 @@ export class Fleet {
       if (this.vms.has(spec.name)) throw new FleetError(refuse('VM_EXISTS', spec.name));
       if (this.vms.size >= this.opts.maxVms) throw new FleetError(refuse('TOO_MANY_VMS', this.opts.maxVms));
       try {
-        this.check(spec, held(this.list()));
+        this.check(spec, heldListeners(this.list().map((vm) => vm.spec)));
       } catch (e) {
         throw new FleetError(refuse('VM_INVALID', message(e)));
       }
@@ -164,13 +154,10 @@ export class Fleet {
     };
   }
 
-  /** What Proxy.create would refuse, and listener addresses another VM holds (`taken`: held()). */
+  /** What Proxy.create would refuse, and listener addresses another VM holds (`taken`: heldListeners). */
   private check(spec: VmSpec, taken: ReadonlyMap<string, string>): void {
     Proxy.validate(this.options(spec));
-    for (const [i, a] of spec.proxy.listen.entries()) {
-      const owner = taken.get(listenKey(a) ?? '');
-      if (owner !== undefined && owner !== spec.name) throw new ConfigError(`${spec.proxy.configPaths?.listen ?? 'listen'}[${i}]`, `${a} is used by VM '${owner}'`);
-    }
+    checkListenersFree(spec, taken);
   }
 
   private async start(spec: VmSpec): Promise<RunningVm> {
@@ -213,7 +200,7 @@ export class Fleet {
     const wanted = new Map<string, VmSpec>();
     const takeover = (s: VmSpec) => origin === 'config' && this.vms.has(s.name) && !mine(this.vms.get(s.name)!);
     const staying = this.list().filter((vm) => !mine(vm) && !specs.some((s) => s.name === vm.spec.name && takeover(s)));
-    const taken = held(staying);
+    const taken = heldListeners(staying.map((vm) => vm.spec));
     for (const spec of specs) {
       try {
         const holder = this.vms.get(spec.name);

@@ -5,4 +5,4 @@
 export { Fleet, FleetError, type FleetOptions, type RunningVm, type SyncReport } from './fleet.ts';
 export { Discovery, type DiscoveryOptions } from './discovery.ts';
 export { startControl, controlCommands, fleetControl, vmInfo, type ControlOptions, type ControlVms } from './control.ts';
-export { specOf, settingsOf, discoveredEntry, difference, type VmSpec, type VmOrigin, type FleetSettings } from './vm-spec.ts';
+export { specOf, settingsOf, discoveredEntry, difference, heldListeners, checkListenersFree, type VmSpec, type VmOrigin, type FleetSettings } from './vm-spec.ts';

@@ -4,7 +4,7 @@
  * top-level ones under its own), the listener settings every VM shares — and how two specs of one VM
  * differ (what a reload must do).
  */
-import { resolvePluginEntries, type DiscoverConfig, type Limits, type PluginDefinition, type PluginEntry, type PluginSpec, type ProxyOptions, type QmpmuxConfig, type VmConfig } from '@qmpmux/core';
+import { ConfigError, listenKey, resolvePluginEntries, type DiscoverConfig, type Limits, type PluginDefinition, type PluginEntry, type PluginSpec, type ProxyOptions, type QmpmuxConfig, type VmConfig } from '@qmpmux/core';
 
 /** Who added a VM: a reload of the config touches only its own; discovery only its own. */
 export type VmOrigin = 'config' | 'discover' | 'control';
@@ -77,6 +77,24 @@ export function discoveredEntry(d: DiscoverConfig, name: string, file: string): 
     limits: d.limits,
     path: 'config.discover',
   };
+}
+
+/** The listener addresses these VMs hold (listenKey → VM name; an address with no key, such as port 0, is no one's). */
+export function heldListeners(specs: Iterable<VmSpec>): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const spec of specs) for (const a of spec.proxy.listen) {
+    const k = listenKey(a);
+    if (k !== undefined) m.set(k, spec.name);
+  }
+  return m;
+}
+
+/** Throws a ConfigError naming the field when `spec` would listen where another VM does (`taken`: heldListeners). */
+export function checkListenersFree(spec: VmSpec, taken: ReadonlyMap<string, string>): void {
+  for (const [i, a] of spec.proxy.listen.entries()) {
+    const owner = taken.get(listenKey(a) ?? '');
+    if (owner !== undefined && owner !== spec.name) throw new ConfigError(`${spec.proxy.configPaths?.listen ?? 'listen'}[${i}]`, `${a} is used by VM '${owner}'`);
+  }
 }
 
 /**
