@@ -7,9 +7,9 @@
  * of maxTotalClientOutputBytes) and `stop`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ConfigError, OutputBudget, createLogger, type LogLevel, type Proxy } from '@qmpmux/core';
+import { ConfigError, OutputBudget, createLogger, type LogLevel } from '@qmpmux/core';
 import { Fleet, FleetError, vmInfo } from '@qmpmux/fleet';
-import { MetricsRegistry, notReadyOf } from '@qmpmux/metrics';
+import { MetricsRegistry, fleetMetricsHooks, notReadyOf } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { fromWire, type ThreadReply, type ThreadRequest, type ThreadSetup } from './serve-threads.ts';
 
@@ -17,23 +17,17 @@ const setup = workerData as ThreadSetup;
 const log = createLogger(`qmpmux:thread${setup.index}`, setup.logLevel as LogLevel);
 const budget = new OutputBudget(setup.outputBytes);
 // With --http: this thread's VMs' series (the main thread keeps the process metrics and merges).
-const metrics = setup.metrics ? new MetricsRegistry({ processMetrics: false }) : undefined;
-const detach = new Map<Proxy, () => void>();
+const registry = setup.metrics ? new MetricsRegistry({ processMetrics: false }) : undefined;
+const metricsHooks = registry && fleetMetricsHooks(registry, (name) => fleet.get(name) !== undefined);
 const fleet: Fleet = new Fleet({
   log,
   outputBudget: budget,
   maxVms: setup.maxVms,
   vmLog: (name) => createLogger(`qmpmux:${name}`, setup.logLevel as LogLevel),
   warmUp: setup.warmUp,
-  observer: metrics && ((name) => metrics.observer(name)),
-  onCreated: (vm) => {
-    if (metrics) detach.set(vm.proxy, metrics.attach(vm.proxy));
-  },
-  onStopped: (vm) => {
-    detach.get(vm.proxy)?.();
-    detach.delete(vm.proxy);
-    if (metrics && !fleet.get(vm.spec.name)) void metrics.forget(vm.spec.name);
-  },
+  observer: metricsHooks?.observer,
+  onCreated: metricsHooks?.onCreated,
+  onStopped: metricsHooks?.onStopped,
 });
 
 parentPort!.on('message', (m: ThreadRequest) => {
@@ -46,18 +40,13 @@ async function answer(m: ThreadRequest): Promise<ThreadReply> {
       case 'sync':
         return { id: m.id, report: await fleet.sync('config', m.specs.map((s) => fromWire(s, AVAILABLE_PLUGINS)), { atomic: true }) };
       case 'add':
-        try {
-          return { id: m.id, info: vmInfo(await fleet.add(fromWire(m.spec, AVAILABLE_PLUGINS))) };
-        } catch (e) {
-          if (e instanceof FleetError) return { id: m.id, refusal: e.refusal };
-          throw e;
-        }
+        return { id: m.id, info: vmInfo(await fleet.add(fromWire(m.spec, AVAILABLE_PLUGINS))) };
       case 'remove':
         return { id: m.id, removed: await fleet.remove(m.name, m.why) };
       case 'info':
         return { id: m.id, infos: fleet.list().map((vm) => ({ name: vm.spec.name, info: vmInfo(vm) })) };
       case 'metrics':
-        return { id: m.id, metrics: metrics ? await metrics.json() : [] };
+        return { id: m.id, metrics: registry ? await registry.json() : [] };
       case 'readiness':
         return { id: m.id, notReady: notReadyOf(fleet.proxies()) };
       case 'budget':
@@ -68,6 +57,7 @@ async function answer(m: ThreadRequest): Promise<ThreadReply> {
         return { id: m.id };
     }
   } catch (e) {
+    if (e instanceof FleetError) return { id: m.id, refusal: e.refusal };
     return { id: m.id, error: e instanceof ConfigError ? { path: e.path, problem: e.problem } : { problem: (e as Error).message } };
   }
 }

@@ -1,8 +1,8 @@
 /** `qmpmux serve`: one VM in front of a QEMU (given, or started and supervised here), or many (the fleet form, docs/fleet.md). */
 import { createRequire } from 'node:module';
-import { DEFAULT_LIMITS, OutputBudget, createLogger, isFleet, type LocalMonitor, type LogLevel, type Proxy, type QmpmuxConfig, type VmConfig } from '@qmpmux/core';
+import { DEFAULT_LIMITS, OutputBudget, createLogger, isFleet, type LocalMonitor, type LogLevel, type QmpmuxConfig, type VmConfig } from '@qmpmux/core';
 import { Discovery, Fleet, fleetControl, settingsOf, specOf, startControl } from '@qmpmux/fleet';
-import { MetricsRegistry, mergedMetrics, startHttp, type HttpEndpoint } from '@qmpmux/metrics';
+import { MetricsRegistry, fleetMetricsHooks, mergedMetrics, startHttp, type HttpEndpoint } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { npmLauncher, watchLauncher } from './launcher.ts';
 import { parseArgs, UsageError } from './args.ts';
@@ -75,27 +75,23 @@ export async function serve(argv: string[]): Promise<number> {
   }
   const httpAddress = (opts.http as string | undefined) ?? cfg.http;
   const metrics = httpAddress ? new MetricsRegistry() : undefined;
-  const detach = new Map<Proxy, () => void>();
+  const metricsHooks = metrics && fleetMetricsHooks(metrics, (name) => fleet.get(name) !== undefined);
   let discovery: Discovery | undefined;
   // One bound on every client's queued output, whichever VM (and the control socket) it belongs to.
   const outputBudget = new OutputBudget(cfg.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes);
   const warmUp = Number(process.env.QMPMUX_WARMUP ?? 3000);
-  const fleet = new Fleet({
+  const fleet: Fleet = new Fleet({
     log,
     outputBudget,
     maxVms: cfg.fleetLimits.maxVms,
     // The single-VM form logs as it always has; in the fleet form each VM's lines carry its name.
     vmLog: fleetForm ? (name) => log.child(name) : () => log,
-    observer: metrics && ((name) => metrics.observer(name)),
+    observer: metricsHooks?.observer,
     warmUp,
-    onCreated: (vm) => {
-      if (metrics) detach.set(vm.proxy, metrics.attach(vm.proxy));
-    },
+    onCreated: metricsHooks?.onCreated,
     onStarted: (vm) => discovery?.onStarted(vm),
     onStopped: (vm) => {
-      detach.get(vm.proxy)?.();
-      detach.delete(vm.proxy);
-      if (metrics && !fleet.get(vm.spec.name)) void metrics.forget(vm.spec.name);
+      metricsHooks?.onStopped(vm);
       discovery?.onStopped(vm);
     },
   });

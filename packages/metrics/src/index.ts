@@ -1,2 +1,2 @@
-export { MetricsRegistry, mergedMetrics, type MetricsJson } from './metrics.ts';
+export { MetricsRegistry, fleetMetricsHooks, mergedMetrics, type MetricsJson } from './metrics.ts';
 export { startHttp, parseHostPort, notReadyOf, type HttpEndpoint, type HttpOptions, type MetricsSource, type NotReady } from './http.ts';

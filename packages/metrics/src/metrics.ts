@@ -172,6 +172,32 @@ export class MetricsRegistry {
   }
 }
 
+/** A VM as a fleet's hooks see it (@qmpmux/fleet's RunningVm, by shape). */
+interface FleetVm {
+  readonly proxy: Proxy;
+  readonly spec: { readonly name: string };
+}
+
+/**
+ * The fleet hooks (FleetOptions' observer, onCreated, onStopped) that keep this registry in step with
+ * a fleet's VMs: each VM's observer, its gauges read while its Proxy runs, and its series dropped once
+ * no VM of that name runs any more (`running`: a VM restarted under its name keeps them).
+ */
+export function fleetMetricsHooks(metrics: MetricsRegistry, running: (name: string) => boolean) {
+  const detach = new Map<Proxy, () => void>();
+  return {
+    observer: (name: string) => metrics.observer(name),
+    onCreated(vm: FleetVm): void {
+      detach.set(vm.proxy, metrics.attach(vm.proxy));
+    },
+    onStopped(vm: FleetVm): void {
+      detach.get(vm.proxy)?.();
+      detach.delete(vm.proxy);
+      if (!running(vm.spec.name)) void metrics.forget(vm.spec.name);
+    },
+  };
+}
+
 /** A registry's series as data: what crosses from a VM thread to the main thread. */
 export type MetricsJson = unknown[];
 
