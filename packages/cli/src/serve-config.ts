@@ -5,7 +5,7 @@
 import { DEFAULT_LIMITS, ConfigError, isFleet, loadConfig, parseConfig, type QmpmuxConfig } from '@qmpmux/core';
 import { discoveredEntry, settingsOf, specOf, type FleetSettings, type VmSpec } from '@qmpmux/fleet';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
-import { checkServeConfig } from './serve-check.ts';
+import { checkServeConfig, checkThreads } from './serve-check.ts';
 import { UsageError } from './args.ts';
 import { DEFAULT_QEMU_ARGS, DEFAULT_QEMU_BINARY } from './qemu.ts';
 
@@ -67,6 +67,7 @@ export function discoverSample(cfg: QmpmuxConfig, s: FleetSettings = settingsOf(
 export function effectiveConfig(flags: ServeFlags): Record<string, unknown> {
   const cfg = configWithFlags(flags['check-config'] as string, flags);
   checkServeConfig(cfg);
+  checkThreads(cfg, flags);
   const validated = (spec: VmSpec) => spec.proxy.plugins.map((p, i) => ({ name: p.definition.name, options: p.definition.validate(p.options, `${spec.proxy.configPaths?.plugins ?? 'config.plugins'}[${i}].options`) }));
   const { fleetLimits, defaultPlugins: _d, ...rest } = cfg;
   const common = {

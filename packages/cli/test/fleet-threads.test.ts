@@ -146,6 +146,13 @@ describe('"threads" is refused where it does not apply yet', () => {
     ['with --discover', { threads: 2, vms: [vm] }, ['--discover', dir], /config\.threads: with threads > 1, --discover is not supported yet/],
     ['with the nats plugin', { threads: 2, vms: [{ ...vm, plugins: [{ name: 'nats', options: { url: 'nats://127.0.0.1:4222' } }] }] }, [], /config\.threads: with threads > 1, the nats plugin is not supported yet/],
   ];
+  it('--check-config refuses what serve refuses', async () => {
+    const file = join(dir, 'check.json');
+    writeFileSync(file, JSON.stringify(cases.at(-1)![1]));
+    const r = await runQmpmux(['serve', '--check-config', file]);
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, /config\.threads: with threads > 1, the nats plugin is not supported yet/);
+  });
   for (const [what, cfg, flags, re] of cases) {
     it(what, async () => {
       const file = join(dir, 'c.json');
