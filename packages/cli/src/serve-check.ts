@@ -7,7 +7,7 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { ConfigError, parseConfig, type QmpmuxConfig } from '@qmpmux/core';
+import { ConfigError, isFleet, parseConfig, type QmpmuxConfig } from '@qmpmux/core';
 import { parseHostPort } from '@qmpmux/metrics';
 import { UsageError } from './args.ts';
 import { DEFAULT_QEMU_BINARY } from './qemu.ts';
@@ -41,18 +41,9 @@ export function checkServeConfig(cfg: QmpmuxConfig): void {
   }
 }
 
-/**
- * `threads` above 1 (the VMs in worker threads) with what does not run in threads yet: discovery
- * (flags or config) and the nats plugin.
- */
-export function checkThreads(cfg: QmpmuxConfig, flags: Opts): void {
-  if (cfg.threads <= 1) return;
-  const no = (what: string) => {
-    throw new ConfigError('config.threads', `with threads > 1, ${what} is not supported yet (docs/fleet.md, Threads)`);
-  };
-  if (flags.discover !== undefined) no('--discover');
-  const plugins = [...cfg.plugins, ...(cfg.vms ?? []).flatMap((vm) => vm.plugins ?? [])];
-  if (plugins.some((p) => p.name === 'nats')) no('the nats plugin');
+/** `threads` above 1 (the VMs in worker threads) is for the fleet form: the config's vms or discover, or --discover. */
+export function checkThreads(cfg: QmpmuxConfig): void {
+  if (cfg.threads > 1 && !isFleet(cfg)) throw new ConfigError('config.threads', 'threads are for the fleet form (vms, discover): one VM runs in one thread');
 }
 
 /** A managed QEMU's binary (from the flag, else the config, else the default): an executable file. */

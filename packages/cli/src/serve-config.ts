@@ -67,7 +67,7 @@ export function discoverSample(cfg: QmpmuxConfig, s: FleetSettings = settingsOf(
 export function effectiveConfig(flags: ServeFlags): Record<string, unknown> {
   const cfg = configWithFlags(flags['check-config'] as string, flags);
   checkServeConfig(cfg);
-  checkThreads(cfg, flags);
+  checkThreads(cfg);
   const validated = (spec: VmSpec) => spec.proxy.plugins.map((p, i) => ({ name: p.definition.name, options: p.definition.validate(p.options, `${spec.proxy.configPaths?.plugins ?? 'config.plugins'}[${i}].options`) }));
   const { fleetLimits, defaultPlugins: _d, ...rest } = cfg;
   const common = {

@@ -4,14 +4,16 @@
  * on this thread's event loop. It answers the main thread's `sync` (make my VMs be these), `add`,
  * `remove` and `info` (the control socket's add-vm, remove-vm, query-vms), `metrics`
  * (my VMs' series, with --http), `readiness` (my VMs whose QEMU link is not ready), `budget` (my share
- * of maxTotalClientOutputBytes) and `stop`.
+ * of maxTotalClientOutputBytes) and `stop`. Unasked, it tells of a discovered VM whose QEMU was
+ * unreachable for discoverGoneMs (its LinkWatch runs here, beside the VM): the main thread's
+ * Discovery removes it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ConfigError, OutputBudget, createLogger, type LogLevel } from '@qmpmux/core';
-import { Fleet, FleetError, vmInfo } from '@qmpmux/fleet';
+import { Fleet, FleetError, LinkWatch, vmInfo } from '@qmpmux/fleet';
 import { MetricsRegistry, fleetMetricsHooks, notReadyOf } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
-import { fromWire, type ThreadReply, type ThreadRequest, type ThreadSetup } from './serve-threads.ts';
+import { fromWire, type ThreadEvent, type ThreadReply, type ThreadRequest, type ThreadSetup } from './serve-threads.ts';
 
 const setup = workerData as ThreadSetup;
 const log = createLogger(`qmpmux:thread${setup.index}`, setup.logLevel as LogLevel);
@@ -19,6 +21,7 @@ const budget = new OutputBudget(setup.outputBytes);
 // With --http: this thread's VMs' series (the main thread keeps the process metrics and merges).
 const registry = setup.metrics ? new MetricsRegistry({ processMetrics: false }) : undefined;
 const metricsHooks = registry && fleetMetricsHooks(registry, (name) => fleet.get(name) !== undefined);
+const links = new LinkWatch({ goneMs: setup.goneMs, gone: (vm, goneMs) => parentPort!.postMessage({ event: 'gone', name: vm.spec.name, goneMs } satisfies ThreadEvent) });
 const fleet: Fleet = new Fleet({
   log,
   outputBudget: budget,
@@ -27,7 +30,11 @@ const fleet: Fleet = new Fleet({
   warmUp: setup.warmUp,
   observer: metricsHooks?.observer,
   onCreated: metricsHooks?.onCreated,
-  onStopped: metricsHooks?.onStopped,
+  onStarted: (vm) => links.onStarted(vm),
+  onStopped: (vm) => {
+    metricsHooks?.onStopped(vm);
+    links.onStopped(vm);
+  },
 });
 
 parentPort!.on('message', (m: ThreadRequest) => {
@@ -38,7 +45,7 @@ async function answer(m: ThreadRequest): Promise<ThreadReply> {
   try {
     switch (m.op) {
       case 'sync':
-        return { id: m.id, report: await fleet.sync('config', m.specs.map((s) => fromWire(s, AVAILABLE_PLUGINS)), { atomic: true }) };
+        return { id: m.id, report: await fleet.sync(m.origin, m.specs.map((s) => fromWire(s, AVAILABLE_PLUGINS)), { atomic: m.atomic }) };
       case 'add':
         return { id: m.id, info: vmInfo(await fleet.add(fromWire(m.spec, AVAILABLE_PLUGINS))) };
       case 'remove':
@@ -53,6 +60,7 @@ async function answer(m: ThreadRequest): Promise<ThreadReply> {
         budget.setLimit(m.bytes);
         return { id: m.id };
       case 'stop':
+        links.stop();
         await fleet.stop();
         return { id: m.id };
     }

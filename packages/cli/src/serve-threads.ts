@@ -11,7 +11,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { ConfigError, Proxy, refuse, type JsonPlain, type Logger, type PluginDefinition, type Refusal } from '@qmpmux/core';
-import { FleetError, checkListenersFree, heldListeners, type ControlVms, type SyncReport, type VmSpec } from '@qmpmux/fleet';
+import { FleetError, checkListenersFree, checkSync, emptyReport, heldListeners, type ControlVms, type SyncReport, type VmOrigin, type VmSpec } from '@qmpmux/fleet';
 import type { MetricsJson, NotReady } from '@qmpmux/metrics';
 
 /** What a thread is started with. */
@@ -24,13 +24,15 @@ export interface ThreadSetup {
   maxVms: number;
   /** Keep metrics of this thread's VMs (--http). */
   metrics: boolean;
+  /** A discovered VM's QEMU unreachable this long is reported gone (discoverGoneMs). */
+  goneMs: number;
 }
 
 /** A VmSpec as it crosses to a thread: its plugins by name (a definition is code, not data). */
 export type WireSpec = Omit<VmSpec, 'proxy'> & { proxy: Omit<VmSpec['proxy'], 'plugins'> & { plugins: { name: string; options: unknown }[] } };
 
 type Request =
-  | { op: 'sync'; specs: WireSpec[] }
+  | { op: 'sync'; origin: VmOrigin; atomic: boolean; specs: WireSpec[] }
   | { op: 'add'; spec: WireSpec }
   | { op: 'remove'; name: string; why: string }
   | { op: 'info' }
@@ -51,6 +53,8 @@ export type ThreadReply = {
   notReady?: NotReady[];
   error?: { path?: string; problem: string };
 };
+/** What a thread tells unasked: a discovered VM's QEMU was unreachable for goneMs (its LinkWatch). */
+export type ThreadEvent = { event: 'gone'; name: string; goneMs: number };
 
 export function toWire(spec: VmSpec): WireSpec {
   return { ...spec, proxy: { ...spec.proxy, plugins: spec.proxy.plugins.map((p) => ({ name: p.definition.name, options: p.options })) } };
@@ -78,6 +82,10 @@ export interface ThreadedFleetOptions {
   maxTotalClientOutputBytes: number;
   /** Keep metrics of every VM (--http): metricsJson() collects them. */
   metrics: boolean;
+  /** discoverGoneMs: how long a discovered VM's QEMU may be unreachable before `gone` is called. */
+  goneMs: number;
+  /** A discovered VM's QEMU was unreachable for `goneMs`, in the thread that runs it (Discovery.gone). */
+  gone?(name: string, goneMs: number): void;
 }
 
 export class ThreadedFleet implements ControlVms {
@@ -86,6 +94,8 @@ export class ThreadedFleet implements ControlVms {
   private readonly placed = new Map<string, { thread: number; spec: VmSpec }>();
   private nextId = 0;
   private stopping = false;
+  /** Changes (sync, add, remove) run one at a time, as in a Fleet. */
+  private chain: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly opts: ThreadedFleetOptions) {}
 
@@ -96,10 +106,11 @@ export class ThreadedFleet implements ControlVms {
     const entry = new URL('./serve-thread.ts', import.meta.url).href;
     const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
     for (let index = 0; index < opts.threads; index++) {
-      const setup: ThreadSetup = { index, logLevel: opts.logLevel, warmUp: opts.warmUp, outputBytes: f.share(opts.maxTotalClientOutputBytes), maxVms: opts.maxVms, metrics: opts.metrics };
+      const setup: ThreadSetup = { index, logLevel: opts.logLevel, warmUp: opts.warmUp, outputBytes: f.share(opts.maxTotalClientOutputBytes), maxVms: opts.maxVms, metrics: opts.metrics, goneMs: opts.goneMs };
       const worker = new Worker(boot, { eval: true, workerData: setup });
       const t: Thread = { worker, pending: new Map() };
-      worker.on('message', (r: ThreadReply) => {
+      worker.on('message', (r: ThreadReply | ThreadEvent) => {
+        if ('event' in r) return f.linkGone(index, r);
         const done = t.pending.get(r.id);
         t.pending.delete(r.id);
         done?.(r);
@@ -131,34 +142,38 @@ export class ThreadedFleet implements ControlVms {
   }
 
   /**
-   * Make the config's VMs be `specs` (VMs added through the control socket stay, as in one thread).
-   * Every spec is checked first, so a bad field changes nothing; then each thread applies its part.
+   * Make `origin`'s VMs be `specs`, as Fleet.sync does (the same checks, in this thread, before any
+   * thread changes anything: with `atomic` a bad field throws and changes nothing; without it, as for
+   * discovery, a bad spec is skipped); then each thread applies its part.
    */
-  async sync(_origin: 'config', specs: readonly VmSpec[], _o: { atomic: boolean }): Promise<SyncReport> {
-    const wanted = new Set(specs.map((s) => s.name));
-    const staying = [...this.placed.values()].filter((p) => p.spec.origin !== 'config' && !wanted.has(p.spec.name)).map((p) => p.spec);
-    if (staying.length + specs.length > this.opts.maxVms) throw new ConfigError('limits.maxVms', `more than ${this.opts.maxVms} VMs in all`);
-    const taken = heldListeners(staying);
-    for (const spec of specs) {
-      this.validate(spec);
-      checkListenersFree(spec, taken);
-    }
-    // The config's VMs that left it.
-    for (const [name, p] of [...this.placed]) if (p.spec.origin === 'config' && !wanted.has(name)) this.placed.delete(name);
-    const parts: VmSpec[][] = this.threads.map(() => []);
-    for (const spec of specs) {
-      // A VM keeps its thread; a config VM takes a name over from a control one in that VM's thread.
-      const thread = this.placed.get(spec.name)?.thread ?? this.leastLoaded();
-      this.placed.set(spec.name, { thread, spec });
-      parts[thread]!.push(spec);
-    }
-    const replies = await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'sync', specs: parts[i]!.map(toWire) })));
-    const report: SyncReport = { added: [], removed: [], restarted: [], reloaded: [], failed: [], skipped: [] };
-    for (const r of replies) {
-      if (r.error) throw r.error.path ? new ConfigError(r.error.path, r.error.problem) : new Error(r.error.problem);
-      for (const k of Object.keys(report) as (keyof SyncReport)[]) (report[k] as unknown[]).push(...r.report![k]);
-    }
-    return report;
+  sync(origin: VmOrigin, specs: readonly VmSpec[], { atomic }: { atomic: boolean }): Promise<SyncReport> {
+    return this.serial(async () => {
+      const { wanted, skipped } = checkSync(origin, [...this.placed.values()].map((p) => p.spec), specs, {
+        atomic,
+        maxVms: this.opts.maxVms,
+        check: (spec, taken) => {
+          this.validate(spec);
+          checkListenersFree(spec, taken);
+        },
+      });
+      // The origin's VMs that left it.
+      for (const [name, p] of [...this.placed]) if (p.spec.origin === origin && !wanted.has(name)) this.placed.delete(name);
+      const parts: VmSpec[][] = this.threads.map(() => []);
+      for (const spec of wanted.values()) {
+        // A VM keeps its thread; a config VM takes a name over from another origin's in that VM's thread.
+        const thread = this.placed.get(spec.name)?.thread ?? this.leastLoaded();
+        this.placed.set(spec.name, { thread, spec });
+        parts[thread]!.push(spec);
+      }
+      const replies = await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'sync', origin, atomic, specs: parts[i]!.map(toWire) })));
+      const report = emptyReport();
+      report.skipped.push(...skipped);
+      for (const r of replies) {
+        if (r.error) throw r.error.path ? new ConfigError(r.error.path, r.error.problem) : new Error(r.error.problem);
+        for (const k of Object.keys(report) as (keyof SyncReport)[]) (report[k] as unknown[]).push(...r.report![k]);
+      }
+      return report;
+    });
   }
 
   // ---- the control socket (ControlVms) ----
@@ -169,7 +184,11 @@ export class ThreadedFleet implements ControlVms {
   }
 
   /** Start one VM in the thread with the fewest; the refusals of a one-thread fleet's add. */
-  async add(spec: VmSpec): Promise<JsonPlain> {
+  add(spec: VmSpec): Promise<JsonPlain> {
+    return this.serial(() => this.addNow(spec));
+  }
+
+  private async addNow(spec: VmSpec): Promise<JsonPlain> {
     if (this.placed.has(spec.name)) throw new FleetError(refuse('VM_EXISTS', spec.name));
     if (this.placed.size >= this.opts.maxVms) throw new FleetError(refuse('TOO_MANY_VMS', this.opts.maxVms));
     try {
@@ -188,12 +207,14 @@ export class ThreadedFleet implements ControlVms {
     return r.info!;
   }
 
-  async remove(name: string, why: string): Promise<boolean> {
-    const p = this.placed.get(name);
-    if (!p) return false;
-    const r = await this.ask(p.thread, { op: 'remove', name, why });
-    this.placed.delete(name);
-    return r.removed === true;
+  remove(name: string, why: string): Promise<boolean> {
+    return this.serial(async () => {
+      const p = this.placed.get(name);
+      if (!p) return false;
+      const r = await this.ask(p.thread, { op: 'remove', name, why });
+      this.placed.delete(name);
+      return r.removed === true;
+    });
   }
 
   /** Every thread's VM series (with `metrics`), to merge with the main thread's (mergedMetrics). */
@@ -216,6 +237,19 @@ export class ThreadedFleet implements ControlVms {
     this.stopping = true;
     await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'stop' })));
     await Promise.all(this.threads.map((t) => t.worker.terminate()));
+  }
+
+  /** A thread's LinkWatch says a discovered VM's QEMU is gone: when that thread still runs it as discovered. */
+  private linkGone(thread: number, e: ThreadEvent): void {
+    const p = this.placed.get(e.name);
+    if (this.stopping || p?.thread !== thread || p.spec.origin !== 'discover') return;
+    this.opts.gone?.(e.name, e.goneMs);
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn);
+    this.chain = run.catch(() => {});
+    return run;
   }
 
   private share(bytes: number): number {

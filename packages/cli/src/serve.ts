@@ -1,7 +1,7 @@
 /** `qmpmux serve`: one VM in front of a QEMU (given, or started and supervised here), or many (the fleet form, docs/fleet.md). */
 import { createRequire } from 'node:module';
 import { DEFAULT_LIMITS, OutputBudget, createLogger, isFleet, type LocalMonitor, type LogLevel, type QmpmuxConfig, type VmConfig } from '@qmpmux/core';
-import { Discovery, Fleet, fleetControl, settingsOf, specOf, startControl } from '@qmpmux/fleet';
+import { Discovery, Fleet, LinkWatch, fleetControl, settingsOf, specOf, startControl } from '@qmpmux/fleet';
 import { MetricsRegistry, fleetMetricsHooks, mergedMetrics, startHttp, type HttpEndpoint } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { npmLauncher, watchLauncher } from './launcher.ts';
@@ -63,7 +63,7 @@ export async function serve(argv: string[]): Promise<number> {
   const cfg = configWithFlags(opts.config as string | undefined, opts);
   const fleetForm = isFleet(cfg);
   checkServeConfig(cfg);
-  checkThreads(cfg, opts);
+  checkThreads(cfg);
   const logLevel = ((opts.log as string) ?? cfg.log ?? process.env.QMPMUX_LOG ?? 'info') as LogLevel;
   const log = createLogger('qmpmux', logLevel);
   let upstream = fleetForm ? undefined : ((opts.upstream as string | undefined) ?? cfg.upstream);
@@ -77,6 +77,9 @@ export async function serve(argv: string[]): Promise<number> {
   const metrics = httpAddress ? new MetricsRegistry() : undefined;
   const metricsHooks = metrics && fleetMetricsHooks(metrics, (name) => fleet.get(name) !== undefined);
   let discovery: Discovery | undefined;
+  // Discovered VMs whose QEMU stays unreachable are removed (in threads, each thread watches its own).
+  const gone = (name: string, goneMs: number) => void discovery?.gone(name, goneMs);
+  const links = new LinkWatch({ goneMs: cfg.fleetLimits.discoverGoneMs, gone: (vm, goneMs) => gone(vm.spec.name, goneMs) });
   // One bound on every client's queued output, whichever VM (and the control socket) it belongs to.
   const outputBudget = new OutputBudget(cfg.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes);
   const warmUp = Number(process.env.QMPMUX_WARMUP ?? 3000);
@@ -89,10 +92,10 @@ export async function serve(argv: string[]): Promise<number> {
     observer: metricsHooks?.observer,
     warmUp,
     onCreated: metricsHooks?.onCreated,
-    onStarted: (vm) => discovery?.onStarted(vm),
+    onStarted: (vm) => links.onStarted(vm),
     onStopped: (vm) => {
       metricsHooks?.onStopped(vm);
-      discovery?.onStopped(vm);
+      links.onStopped(vm);
     },
   });
   const s = settingsOf(cfg, AVAILABLE_PLUGINS);
@@ -105,7 +108,7 @@ export async function serve(argv: string[]): Promise<number> {
   if (sample) fleet.validate(sample);
   qemu?.start();
   // "threads" > 1: the VMs run in worker threads (serve-threads.ts); else in this one.
-  const threaded = cfg.threads > 1 ? await ThreadedFleet.start({ threads: cfg.threads, log, logLevel, warmUp, maxVms: cfg.fleetLimits.maxVms, maxTotalClientOutputBytes: cfg.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes, metrics: metrics !== undefined }) : undefined;
+  const threaded = cfg.threads > 1 ? await ThreadedFleet.start({ threads: cfg.threads, log, logLevel, warmUp, maxVms: cfg.fleetLimits.maxVms, maxTotalClientOutputBytes: cfg.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes, metrics: metrics !== undefined, goneMs: cfg.fleetLimits.discoverGoneMs, gone }) : undefined;
   const vms = threaded ?? fleet;
   let control: LocalMonitor | undefined;
   let http: HttpEndpoint | undefined;
@@ -113,6 +116,7 @@ export async function serve(argv: string[]): Promise<number> {
   const stop = async () => {
     await http?.close();
     await discovery?.stop();
+    links.stop();
     await control?.stop();
     await threaded?.stop();
     await fleet.stop();
@@ -137,10 +141,10 @@ export async function serve(argv: string[]): Promise<number> {
       if (!c.discover) {
         await discovery?.stop();
         discovery = undefined;
-        await fleet.sync('discover', [], { atomic: false });
+        await vms.sync('discover', [], { atomic: false });
       } else if (discovery) await discovery.reconfigure(c.discover, specFor);
       else {
-        discovery = new Discovery({ config: c.discover, fleet, spec: specFor, limits: c.fleetLimits, log: log.child('discover') });
+        discovery = new Discovery({ config: c.discover, vms, spec: specFor, limits: c.fleetLimits, log: log.child('discover') });
         await discovery.start();
       }
     };

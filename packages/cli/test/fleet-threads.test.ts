@@ -10,13 +10,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient, QmpError } from '@qmpmux/client';
 import { useFleetFixture } from './fleet-fixture.ts';
-import { httpAddressOf, reloadServe, runQmpmux, until, type QmpmuxProcess } from '@qmpmux/e2e';
+import { httpAddressOf, reloadServe, runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
 
 describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
   const fx = useFleetFixture('qmpmux-fleet-threads-', { threads: 2 });
@@ -135,23 +135,119 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
   });
 });
 
-describe('"threads" is refused where it does not apply yet', () => {
+describe('discovery with "threads": discovered VMs run in the threads', () => {
+  const root = mkdtempSync(join(tmpdir(), 'qmpmux-threads-discover-'));
+  const watched = join(root, 'qemu');
+  const file = join(root, 'qmpmux.json');
+  const control = join(root, 'control.sock');
+  const sock = (name: string) => join(root, `${name}.sock`);
+  const GONE_MS = 800;
+  const qemus: TestQemu[] = [];
+  let serve: QmpmuxProcess;
+  const threadOf = () => new Map([...serve.log().matchAll(/\[qmpmux:thread(\d+)\] VM '([^']+)' started/g)].map((m) => [m[2]!, Number(m[1])]));
+  const write = (vms: unknown[]) =>
+    writeFileSync(file, JSON.stringify({ threads: 2, vms, discover: { dir: watched, listen: [`unix:${join(root, '{name}.sock')}`] }, control: `unix:${control}`, limits: { discoverRescanMs: 200, discoverGoneMs: GONE_MS }, plugins: [{ name: 'clients' }], log: 'info' }));
+  const waitFor = (pred: () => boolean, what: string) => until(pred, what, 10_000).catch((e: Error) => Promise.reject(new Error(`${e.message}; stderr: ${serve.log()}`)));
+  const qemu = async (socket: string, name: string) => {
+    const q = await startQemu({ dir: watched, socket, name });
+    qemus.push(q);
+    return q;
+  };
+  const names = async () => {
+    const ctl = await QmpClient.connect(`unix:${control}`);
+    const vms = await ctl.execute<{ name: string; origin: string; state: string }[]>('__org.qmpmux_query-vms' as never);
+    ctl.close();
+    return vms.map((v) => `${v.name}/${v.origin}/${v.state}`).sort();
+  };
+
+  before(async () => {
+    mkdirSync(watched);
+    const fixed = await startQemu({ name: 'fixed' });
+    qemus.push(fixed);
+    write([{ name: 'fixed', upstream: fixed.address, listen: [`unix:${sock('fixed')}`] }]);
+    serve = await spawnQmpmux(['serve', '--config', file], { ready: /\[qmpmux\] fleet: 1 VM\(s\) in 2 threads, discovering in /, env: { QMPMUX_WARMUP: '100' } });
+  });
+  after(async () => {
+    await serve?.stop('SIGKILL');
+    for (const q of qemus) await q.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('QEMUs appearing in the directory become VMs, placed on the thread with the fewest, each reaching its own QEMU', async () => {
+    await qemu('d1.qmp', 'd1');
+    await waitFor(() => existsSync(sock('d1')), 'd1 discovered');
+    await qemu('d2.qmp', 'd2');
+    await waitFor(() => existsSync(sock('d2')), 'd2 discovered');
+    for (const n of ['fixed', 'd1', 'd2']) {
+      const c = await QmpClient.connect(`unix:${sock(n)}`);
+      assert.deepEqual(await c.execute('query-name'), { name: n });
+      c.close();
+    }
+    await waitFor(() => threadOf().size === 3, "every VM's start line");
+    assert.deepEqual(Object.fromEntries(threadOf()), { fixed: 0, d1: 1, d2: 0 });
+    assert.deepEqual(await names(), ['d1/discover/ready', 'd2/discover/ready', 'fixed/config/ready']);
+  });
+
+  it("a socket removed removes its VM; a QEMU killed is removed after discoverGoneMs (its thread watches the link); restarted, it comes back", async () => {
+    const c2 = await QmpClient.connect(`unix:${sock('d2')}`);
+    rmSync(qemus.find((q) => q.socket.endsWith('d2.qmp'))!.socket);
+    await waitFor(() => c2.closed && !existsSync(sock('d2')), 'd2 removed, its client closed');
+
+    const q1 = qemus.find((q) => q.socket.endsWith('d1.qmp'))!;
+    const c1 = await QmpClient.connect(`unix:${sock('d1')}`);
+    const killedAt = Date.now();
+    await q1.kill(); // its socket file stays behind
+    await waitFor(() => !existsSync(sock('d1')), 'd1 removed');
+    assert.ok(Date.now() - killedAt >= GONE_MS, 'not before discoverGoneMs');
+    assert.equal(c1.closed, true);
+    assert.match(serve.log(), new RegExp(`VM 'd1': QEMU unreachable for ${GONE_MS} ms \\(discoverGoneMs\\): removed`));
+    await sleep(600); // three rescans: the stale socket file is not taken again
+    assert.equal(existsSync(sock('d1')), false);
+    assert.deepEqual(await names(), ['fixed/config/ready']);
+
+    await q1.restart(); // a new socket file
+    await waitFor(() => existsSync(sock('d1')), 'd1 back');
+    const b = await QmpClient.connect(`unix:${sock('d1')}`);
+    assert.deepEqual(await b.execute('query-name'), { name: 'd1' });
+    b.close();
+  });
+
+  it('SIGHUP: a config VM takes the name of a discovered one over, in its thread; a discovered name a config VM holds is skipped', async () => {
+    const other = await startQemu({ name: 'other' });
+    qemus.push(other);
+    const before = threadOf().get('d1');
+    write([{ name: 'fixed', upstream: qemus[0]!.address, listen: [`unix:${sock('fixed')}`] }, { name: 'd1', upstream: other.address, listen: [`unix:${sock('d1-config')}`] }]);
+    assert.match(await reloadServe(serve), /SIGHUP: configuration reloaded from .* \(restarted d1\)/);
+    const c = await QmpClient.connect(`unix:${sock('d1-config')}`);
+    assert.deepEqual(await c.execute('query-name'), { name: 'other' });
+    c.close();
+    assert.equal(existsSync(sock('d1')), false, "the discovered VM's listener is gone");
+    await waitFor(() => /discovery: VM 'd1' not added: the name is in use by a VM from config/.test(serve.log()), 'the skip warning');
+    assert.deepEqual(await names(), ['d1/config/ready', 'fixed/config/ready']);
+    assert.equal([...serve.log().matchAll(/\[qmpmux:thread(\d+)\] VM 'd1' started \(config\)/g)].at(-1)?.[1], String(before), 'the same thread');
+  });
+});
+
+describe('"threads" is refused where it does not apply', () => {
   const dir = mkdtempSync(join(tmpdir(), 'qmpmux-fleet-threads-bad-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const vm = { name: 'vm1', upstream: 'unix:/nonexistent.qmp', listen: [`unix:${join(dir, 'vm1.sock')}`] };
   const cases: [string, Record<string, unknown>, string[], RegExp][] = [
     ['not an integer from 1 to 64', { threads: 0, vms: [vm] }, [], /config\.threads: expected an integer from 1 to 64/],
-    ['the single-VM form', { threads: 2, upstream: 'unix:/nonexistent.qmp' }, [], /config\.threads: threads are for the fleet form/],
-    ['with discover', { threads: 2, vms: [vm], discover: { dir } }, [], /config\.threads: with threads > 1, discover is not supported yet/],
-    ['with --discover', { threads: 2, vms: [vm] }, ['--discover', dir], /config\.threads: with threads > 1, --discover is not supported yet/],
-    ['with the nats plugin', { threads: 2, vms: [{ ...vm, plugins: [{ name: 'nats', options: { url: 'nats://127.0.0.1:4222' } }] }] }, [], /config\.threads: with threads > 1, the nats plugin is not supported yet/],
+    ['the single-VM form', { threads: 2, upstream: 'unix:/nonexistent.qmp' }, [], /config\.threads: threads are for the fleet form \(vms, discover\)/],
+    ['the single-VM form, managed QEMU', { threads: 2 }, [], /config\.threads: threads are for the fleet form \(vms, discover\)/],
   ];
-  it('--check-config refuses what serve refuses', async () => {
+  it('--check-config refuses what serve refuses, and takes --discover as the fleet form', async () => {
     const file = join(dir, 'check.json');
-    writeFileSync(file, JSON.stringify(cases.at(-1)![1]));
+    writeFileSync(file, JSON.stringify({ threads: 2 }));
     const r = await runQmpmux(['serve', '--check-config', file]);
     assert.equal(r.code, 2, r.err);
-    assert.match(r.err, /config\.threads: with threads > 1, the nats plugin is not supported yet/);
+    assert.match(r.err, /config\.threads: threads are for the fleet form/);
+    const ok = await runQmpmux(['serve', '--check-config', file, '--discover', dir]);
+    assert.equal(ok.code, 0, ok.err);
+    const eff = JSON.parse(ok.out) as { threads: number; discover: { dir: string } };
+    assert.equal(eff.threads, 2);
+    assert.equal(eff.discover.dir, dir);
   });
   for (const [what, cfg, flags, re] of cases) {
     it(what, async () => {

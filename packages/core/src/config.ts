@@ -112,11 +112,8 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
     tls = { cert: v.string(t.cert, `${path}.tls.cert`), key: v.string(t.key, `${path}.tls.key`), ca, requireClientCert: v.bool(t.requireClientCert, `${path}.tls.requireClientCert`, ca !== undefined) };
     if (tls.requireClientCert && ca === undefined) throw new ConfigError(`${path}.tls.requireClientCert`, 'needs tls.ca, the CA that signs client certificates');
   }
+  // Whether the form allows it is the CLI's to say, once --discover has been applied (serve-check.ts).
   const threads = v.int(o.threads, `${path}.threads`, 1, 1, MAX_THREADS);
-  if (threads > 1) {
-    if (!fleet) throw new ConfigError(`${path}.threads`, 'threads are for the fleet form (vms): one VM runs in one thread');
-    if (o.discover !== undefined) throw new ConfigError(`${path}.threads`, 'with threads > 1, discover is not supported yet (docs/fleet.md, Threads)');
-  }
   const name = o.name === undefined ? DEFAULT_VM_NAME : checkVmName(v.string(o.name, `${path}.name`), `${path}.name`);
   let control: string | undefined;
   if (o.control !== undefined) {

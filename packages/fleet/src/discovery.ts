@@ -2,8 +2,9 @@
  * Discovery: QMP sockets in a directory become VMs. A socket matching the glob appears → a VM named
  * after the file (without its extension; an invalid name is skipped with a warning). The socket
  * disappears → the VM is removed. Its QEMU is unreachable for `discoverGoneMs` (it exited and left
- * its socket file behind, or never listened) → the VM is removed too, and that file is ignored until
- * it is created again (a restarted QEMU makes a new one).
+ * its socket file behind, or never listened: a LinkWatch where the VM runs tells `gone`) → the VM is
+ * removed too, and that file is ignored until it is created again (a restarted QEMU makes a new one).
+ * The VMs are a Fleet's, or a ThreadedFleet's (VMs in worker threads): Discovery only syncs and removes.
  *
  * fs.watch tells of changes, but can miss some (and stops when the directory goes away), so the
  * directory is also read every `discoverRescanMs`. What is kept is bounded by what the directory
@@ -13,21 +14,20 @@ import { watch, type FSWatcher } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { parse } from 'node:path';
 import { minimatch } from 'minimatch';
-import type { Subscription } from 'rxjs';
-import { VM_NAME, type DiscoverConfig, type FleetLimits, type Logger } from '@qmpmux/core';
-import type { Fleet, RunningVm } from './fleet.ts';
+import { VM_NAME, type DiscoverConfig, type FleetLimits, type Logger, type VmConfig } from '@qmpmux/core';
+import type { Fleet } from './fleet.ts';
 import { discoveredEntry, type VmSpec } from './vm-spec.ts';
-import type { VmConfig } from '@qmpmux/core';
 
 /** fs.watch events within this many ms lead to one scan. */
 const SETTLE_MS = 50;
 
 export interface DiscoveryOptions {
   config: DiscoverConfig;
-  fleet: Fleet;
+  /** Where the VMs run: a Fleet, or the VM threads (serve-threads.ts). */
+  vms: Pick<Fleet, 'sync' | 'remove'>;
   /** A discovered VM entry resolved against the top-level settings (vm-spec.ts specOf). */
   spec(entry: VmConfig): VmSpec;
-  limits: Pick<FleetLimits, 'discoverGoneMs' | 'discoverRescanMs'>;
+  limits: Pick<FleetLimits, 'discoverRescanMs'>;
   log: Logger;
 }
 
@@ -50,8 +50,6 @@ export class Discovery {
   private readonly ignored = new Map<string, string>();
   /** Names already warned about (invalid, taken), so a rescan does not repeat the warning. */
   private readonly warned = new Set<string>();
-  /** Liveness watches of the discovered VMs that run. */
-  private readonly watches = new Map<string, { vm: RunningVm; sub: Subscription; timer?: NodeJS.Timeout }>();
 
   constructor(private opts: DiscoveryOptions) {}
 
@@ -73,7 +71,6 @@ export class Discovery {
     this.watcher?.close();
     this.watcher = undefined;
     await this.scanning;
-    for (const name of [...this.watches.keys()]) this.unwatch(name);
   }
 
   /** New settings (a config reload): scan now, applying them to the discovered VMs (sync: only changes). */
@@ -94,40 +91,16 @@ export class Discovery {
     if (f) this.ignored.set(name, f.identity);
   }
 
-  /** A VM started or stopped (Fleet's onStarted/onStopped): watch the liveness of discovered ones. */
-  onStarted(vm: RunningVm): void {
-    if (vm.spec.origin !== 'discover') return;
-    const name = vm.spec.name;
-    this.unwatch(name);
-    const w: { vm: RunningVm; sub?: Subscription; timer?: NodeJS.Timeout } = { vm };
-    w.sub = vm.proxy.upstreamState$.subscribe((state) => {
-      if (state === 'ready') {
-        clearTimeout(w.timer);
-        w.timer = undefined;
-      } else if (!w.timer && state !== 'closed') {
-        w.timer = setTimeout(() => void this.gone(vm), this.opts.limits.discoverGoneMs);
-      }
-    });
-    this.watches.set(name, w as { vm: RunningVm; sub: Subscription; timer?: NodeJS.Timeout });
-  }
-  onStopped(vm: RunningVm): void {
-    if (this.watches.get(vm.spec.name)?.vm === vm) this.unwatch(vm.spec.name);
-  }
-
-  private unwatch(name: string): void {
-    const w = this.watches.get(name);
-    if (!w) return;
-    clearTimeout(w.timer);
-    w.sub.unsubscribe();
-    this.watches.delete(name);
-  }
-
-  private async gone(vm: RunningVm): Promise<void> {
-    const name = vm.spec.name;
-    if (this.stopped || this.opts.fleet.get(name) !== vm) return;
-    this.opts.log.warn(`VM '${name}': QEMU unreachable for ${this.opts.limits.discoverGoneMs} ms (discoverGoneMs): removed`, { upstream: vm.spec.proxy.upstream });
+  /**
+   * A discovered VM's QEMU was unreachable for `goneMs` (its LinkWatch said so): remove the VM and
+   * leave its socket file alone until it is created again.
+   */
+  async gone(name: string, goneMs: number): Promise<void> {
+    if (this.stopped) return;
+    const f = this.found.get(name);
+    this.opts.log.warn(`VM '${name}': QEMU unreachable for ${goneMs} ms (discoverGoneMs): removed`, { socket: f ? `${this.dir}/${f.file}` : undefined });
     this.forget(name);
-    await this.opts.fleet.remove(name, `QEMU unreachable for ${this.opts.limits.discoverGoneMs} ms`);
+    await this.opts.vms.remove(name, `QEMU unreachable for ${goneMs} ms`);
   }
 
   /** Scan soon (coalescing bursts of events; one scan at a time, one more queued at most). */
@@ -213,7 +186,7 @@ export class Discovery {
         this.warnOnce(`skip:${f.file}`, `discovery: VM '${name}' not added: ${(e as Error).message}`);
       }
     }
-    const report = await this.opts.fleet.sync('discover', specs, { atomic: false });
+    const report = await this.opts.vms.sync('discover', specs, { atomic: false });
     const file = (name: string) => found.get(name)?.file ?? name;
     for (const name of report.added) {
       this.warned.delete(`fail:${file(name)}`);

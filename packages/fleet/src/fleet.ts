@@ -63,6 +63,46 @@ export interface SyncReport {
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
+/** A sync that did nothing (yet). */
+export const emptyReport = (): SyncReport => ({ added: [], removed: [], restarted: [], reloaded: [], failed: [], skipped: [] });
+
+/**
+ * The first step of a sync of `origin`'s VMs to `specs`, given the VMs there are now (`current`):
+ * which specs to apply, and which to skip (a name another origin's VM holds, unless a config VM takes
+ * it over; with `atomic`, any problem throws instead). `check` is what starting a spec would refuse,
+ * with the listeners the VMs that stay hold; a VM that does not change is not checked again (discovery
+ * syncs every scan). Fleet.sync, and ThreadedFleet's in the main thread before its threads apply it.
+ */
+export function checkSync(
+  origin: VmOrigin,
+  current: readonly VmSpec[],
+  specs: readonly VmSpec[],
+  o: { atomic: boolean; maxVms: number; check(spec: VmSpec, taken: ReadonlyMap<string, string>): void },
+): { wanted: Map<string, VmSpec>; skipped: SyncReport['skipped'] } {
+  const byName = new Map(current.map((s) => [s.name, s]));
+  const skipped: SyncReport['skipped'] = [];
+  const wanted = new Map<string, VmSpec>();
+  const takeover = (s: VmSpec) => origin === 'config' && byName.has(s.name) && byName.get(s.name)!.origin !== origin;
+  const staying = current.filter((c) => c.origin !== origin && !specs.some((s) => s.name === c.name && takeover(s)));
+  const taken = heldListeners(staying);
+  for (const spec of specs) {
+    try {
+      const holder = byName.get(spec.name);
+      if (holder && holder.origin !== origin && !takeover(spec)) {
+        skipped.push({ name: spec.name, why: `the name is in use by a VM from ${holder.origin}` });
+        continue;
+      }
+      if (o.atomic || !holder || difference(holder, spec) !== 'same') o.check(spec, taken);
+      if (staying.length + wanted.size >= o.maxVms) throw new ConfigError('limits.maxVms', `more than ${o.maxVms} VMs in all`);
+      wanted.set(spec.name, spec);
+    } catch (e) {
+      if (o.atomic) throw e;
+      skipped.push({ name: spec.name, why: message(e) });
+    }
+  }
+  return { wanted, skipped };
+}
+
 export class Fleet {
   private readonly vms = new Map<string, Entry>();
   private chain: Promise<unknown> = Promise.resolve();
@@ -193,30 +233,12 @@ export class Fleet {
   }
 
   private async syncNow(origin: VmOrigin, specs: readonly VmSpec[], atomic: boolean): Promise<SyncReport> {
-    const report: SyncReport = { added: [], removed: [], restarted: [], reloaded: [], failed: [], skipped: [] };
+    const report = emptyReport();
     if (this.stopping) return report;
     const mine = (vm: RunningVm) => vm.spec.origin === origin;
     // 1. Check everything before changing anything.
-    const wanted = new Map<string, VmSpec>();
-    const takeover = (s: VmSpec) => origin === 'config' && this.vms.has(s.name) && !mine(this.vms.get(s.name)!);
-    const staying = this.list().filter((vm) => !mine(vm) && !specs.some((s) => s.name === vm.spec.name && takeover(s)));
-    const taken = heldListeners(staying.map((vm) => vm.spec));
-    for (const spec of specs) {
-      try {
-        const holder = this.vms.get(spec.name);
-        if (holder && !mine(holder) && !takeover(spec)) {
-          report.skipped.push({ name: spec.name, why: `the name is in use by a VM from ${holder.spec.origin}` });
-          continue;
-        }
-        // A running VM that does not change was checked when it started (discovery syncs every scan).
-        if (atomic || !holder || difference(holder.spec, spec) !== 'same') this.check(spec, taken);
-        if (staying.length + wanted.size >= this.opts.maxVms) throw new ConfigError('limits.maxVms', `more than ${this.opts.maxVms} VMs in all`);
-        wanted.set(spec.name, spec);
-      } catch (e) {
-        if (atomic) throw e;
-        report.skipped.push({ name: spec.name, why: message(e) });
-      }
-    }
+    const { wanted, skipped } = checkSync(origin, this.list().map((vm) => vm.spec), specs, { atomic, maxVms: this.opts.maxVms, check: (spec, taken) => this.check(spec, taken) });
+    report.skipped.push(...skipped);
     // 2. Plan.
     const removed = this.list().filter((vm) => mine(vm) && !wanted.has(vm.spec.name));
     const reload: [Entry, VmSpec][] = [];

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { parseConfig } from '@qmpmux/core';
 import { startQemu, type TestQemu } from '@qmpmux/e2e';
-import { Discovery, Fleet, specOf } from '../src/index.ts';
+import { Discovery, Fleet, LinkWatch, specOf } from '../src/index.ts';
 import { eventually, keptLog, settings, vm } from './helpers.ts';
 
 const GONE_MS = 600;
@@ -29,7 +29,8 @@ describe('discovery', () => {
   const qemus: TestQemu[] = [];
   const cfg = parseConfig({ discover: { dir: watched, listen: [`unix:${out}/{name}.sock`] } });
   let discovery: Discovery;
-  const fleet = new Fleet({ log, maxVms: 8, onStarted: (v) => discovery?.onStarted(v), onStopped: (v) => discovery?.onStopped(v) });
+  const links = new LinkWatch({ goneMs: GONE_MS, gone: (v, ms) => void discovery.gone(v.spec.name, ms) });
+  const fleet = new Fleet({ log, maxVms: 8, onStarted: (v) => links.onStarted(v), onStopped: (v) => links.onStopped(v) });
   const qemu = async (socket: string, name: string) => {
     const q = await startQemu({ dir: watched, socket, name });
     qemus.push(q);
@@ -38,11 +39,12 @@ describe('discovery', () => {
 
   before(async () => {
     await fleet.sync('config', [vm(0, 'fixed', (await qemu('fixed.sock', 'fixed')).address, [`unix:${listener('fixed-config')}`])], { atomic: true });
-    discovery = new Discovery({ config: cfg.discover!, fleet, spec: (e) => specOf(e, 'discover', settings()), limits: { discoverGoneMs: GONE_MS, discoverRescanMs: RESCAN_MS }, log });
+    discovery = new Discovery({ config: cfg.discover!, vms: fleet, spec: (e) => specOf(e, 'discover', settings()), limits: { discoverRescanMs: RESCAN_MS }, log });
     await discovery.start();
   });
   after(async () => {
     await discovery.stop();
+    links.stop();
     await fleet.stop();
     for (const q of qemus) await q.stop();
     rmSync(root, { recursive: true, force: true });
