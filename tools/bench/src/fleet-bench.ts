@@ -15,7 +15,8 @@
  *   (6) fan-out: STOP reaching the last of BENCH_FANOUT negotiated clients, median of BENCH_FANOUT_RUNS
  * The bench raises its own fd limit (re-running itself under `prlimit --nofile=N:N`) when the soft
  * limit is below what the clients need; qmpmux inherits it.
- * Memory is read after a full GC (gc-on-signal.cjs preloaded into qmpmux), so it compares live data.
+ * Memory is read after a full GC (gc-on-signal.cjs preloaded into qmpmux), so it compares live data;
+ * with threads, every thread collects and the heap figure is all threads' heaps.
  * BENCH_THREADS (default 1): the config's "threads" (the VMs in that many worker threads).
  * Not a test: `npm run bench:fleet`. A quick smoke run (< 1 min):
  *   BENCH_VMS=10 BENCH_N=300 BENCH_WARMUP=300 BENCH_NOISY=10 BENCH_CHURN_S=5 BENCH_IDLE_CLIENTS=500 BENCH_FANOUT=100 BENCH_FANOUT_RUNS=5 npm run bench:fleet
@@ -98,6 +99,8 @@ interface Inside {
   loopMax: number;
   /** CPU time / wall time since the previous reading. */
   cpuShare: number;
+  /** Worker threads that collected their garbage too (their heaps are in heapUsed). */
+  threads: number;
 }
 /** qmpmux's memory after a full GC (gc-on-signal.cjs), RSS from /proc; its loop delay and CPU since the last reading. */
 async function memory(pid: number): Promise<Inside> {
@@ -210,7 +213,7 @@ async function main(): Promise<void> {
   const among = await latency(sock(1));
   const quietInside = await memory(pid);
   const perVm = (k: 'rss' | 'heap') => kib((mAll[k] - m1[k]) / Math.max(VMS - 1, 1));
-  console.log(`(1) memory after GC            1 VM ${mem(m1)} | ${VMS} VMs ${mem(mAll)} | per idle VM with a client: RSS ${perVm('rss')}, heap ${perVm('heap')} (target ≤ 2 MiB)`);
+  console.log(`(1) memory after GC            1 VM ${mem(m1)} | ${VMS} VMs ${mem(mAll)} | per idle VM with a client: RSS ${perVm('rss')}, heap ${perVm('heap')} (target ≤ 2 MiB)${THREADS > 1 ? ` | threads collected: ${mAll.threads}` : ''}`);
   console.log(`(2) query-status on vm1, cold   direct ${fmt(directLat.cold)} | alone ${fmt(alone.cold)} | with ${VMS - 1} idle VMs ${fmt(among.cold)}`);
   console.log(`    warm                       direct ${fmt(directLat.warm)} | alone ${fmt(alone.warm)} | with ${VMS - 1} idle VMs ${fmt(among.warm)}`);
   console.log(`    ratios (warm)              among/alone ${ratio(among.warm, alone.warm)} (target ≤ 1.10x) | alone/direct ${ratio(alone.warm, directLat.warm)} | among/direct ${ratio(among.warm, directLat.warm)}`);
