@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient, QmpError } from '@qmpmux/client';
 import { useFleetFixture } from './fleet-fixture.ts';
-import { httpAddressOf, reloadServe, runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
+import { closeFd, pipe } from '@qmpmux/unixfd';
+import { fdPassingCycles, httpAddressOf, openFdCount, reloadServe, runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
 
 describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
   const fx = useFleetFixture('qmpmux-fleet-threads-', { threads: 2 });
@@ -43,6 +44,23 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
     }
     // Each VM goes to the thread with the fewest (the first of equals): vm1 → 0, vm2 → 1, vm3 → 0.
     assert.deepEqual(Object.fromEntries(threadOf()), { vm1: 0, vm2: 1, vm3: 0 });
+  });
+
+  it("fd passing (SCM_RIGHTS) reaches the QEMU of a VM in a worker thread; no fd stays behind in qmpmux or QEMU", async () => {
+    const vm2 = qemus[1]!; // vm2 runs in thread 1
+    const before = { mux: openFdCount(serve.pid), qemu: openFdCount(vm2.pid) };
+    const c = await QmpClient.connect(`unix:${sock('vm2')}`);
+    const [r, w] = pipe();
+    closeFd(r);
+    const ret = await c.execute<{ 'fdset-id': number; fd: number }>('add-fd', { 'fdset-id': 7, opaque: 'from-a-thread' }, { fds: [w] });
+    closeFd(w);
+    const sets = await c.execute<{ 'fdset-id': number; fds: { fd: number; opaque?: string }[] }[]>('query-fdsets');
+    assert.deepEqual(sets, [{ 'fdset-id': 7, fds: [{ fd: ret.fd, opaque: 'from-a-thread' }] }]);
+    await c.execute('remove-fd', { 'fdset-id': 7, fd: ret.fd });
+    await fdPassingCycles(c, 200, [8]);
+    c.close();
+    await sleep(200);
+    assert.deepEqual({ mux: openFdCount(serve.pid), qemu: openFdCount(vm2.pid) }, before);
   });
 
   it("/metrics merges every thread's VM series with the process metrics, once each; /readyz covers every thread", async () => {

@@ -146,9 +146,10 @@ async function latency(path: string, count = N, warmup = WARMUP): Promise<{ cold
 const fmt = (l: { p50: number; p99: number }) => `p50 ${us(l.p50)} p99 ${us(l.p99)}`;
 const ratio = (a: { p50: number; p99: number }, b: { p50: number; p99: number }) => `p50 ${x(a.p50, b.p50)} p99 ${x(a.p99, b.p99)}`;
 
-/** Every VM in a (connect, negotiate, 10 commands, leave) loop for `seconds`; samples qmpmux's fds and RSS (first and last after GC). */
-async function churn(pid: number, seconds: number): Promise<{ loops: number; samples: { t: number; fds: number; rss: number }[] }> {
-  const samples = [{ t: 0, fds: fdCount(pid), rss: (await memory(pid)).rss }];
+/** Every VM in a (connect, negotiate, 10 commands, leave) loop for `seconds`; samples qmpmux's fds and RSS (first and last after GC, with the heap). */
+async function churn(pid: number, seconds: number): Promise<{ loops: number; samples: { t: number; fds: number; rss: number }[]; heap: [number, number] }> {
+  const before = await memory(pid);
+  const samples = [{ t: 0, fds: fdCount(pid), rss: before.rss }];
   const end = Date.now() + seconds * 1000;
   let loops = 0;
   const sampler = setInterval(() => samples.push({ t: (Date.now() - end) / 1000 + seconds, fds: fdCount(pid), rss: rss(pid) }), (seconds * 1000) / 4);
@@ -167,8 +168,9 @@ async function churn(pid: number, seconds: number): Promise<{ loops: number; sam
   );
   clearInterval(sampler);
   await sleep(SETTLE_MS);
-  samples.push({ t: seconds + SETTLE_MS / 1000, fds: fdCount(pid), rss: (await memory(pid)).rss });
-  return { loops, samples };
+  const after = await memory(pid);
+  samples.push({ t: seconds + SETTLE_MS / 1000, fds: fdCount(pid), rss: after.rss });
+  return { loops, samples, heap: [before.heap, after.heap] };
 }
 
 /** Time for STOP (sent on `trigger`) to reach the last of `clients`; each run's figure. */
@@ -265,7 +267,7 @@ async function main(): Promise<void> {
   const ch = await churn(pid, CHURN_S);
   const first = ch.samples[0]!;
   const last = ch.samples.at(-1)!;
-  console.log(`(4) churn                      ${ch.loops} loops in ${CHURN_S} s (${(ch.loops / CHURN_S).toFixed(0)}/s) | fds ${first.fds} → ${last.fds} | RSS after GC ${mib(first.rss)} → ${mib(last.rss)} (${x(last.rss, first.rss)}) | samples ${ch.samples.map((s) => `${s.t.toFixed(0)}s:${s.fds}fd/${(s.rss / MiB).toFixed(0)}M`).join(' ')}`);
+  console.log(`(4) churn                      ${ch.loops} loops in ${CHURN_S} s (${(ch.loops / CHURN_S).toFixed(0)}/s) | fds ${first.fds} → ${last.fds} | RSS after GC ${mib(first.rss)} → ${mib(last.rss)} (${x(last.rss, first.rss)}), heap ${mib(ch.heap[0])} → ${mib(ch.heap[1])} (${x(ch.heap[1], ch.heap[0])}) | samples ${ch.samples.map((s) => `${s.t.toFixed(0)}s:${s.fds}fd/${(s.rss / MiB).toFixed(0)}M`).join(' ')}`);
   for (const c of idleAll) c.close();
   await mux.stop();
 
