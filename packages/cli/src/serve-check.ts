@@ -7,7 +7,7 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { ConfigError, isFleet, parseConfig, type QmpmuxConfig } from '@qmpmux/core';
+import { ConfigError, isFleet, parseConfig, threadsOf, type QmpmuxConfig } from '@qmpmux/core';
 import { parseHostPort } from '@qmpmux/metrics';
 import { UsageError } from './args.ts';
 import { DEFAULT_QEMU_BINARY } from './qemu.ts';
@@ -43,7 +43,7 @@ export function checkServeConfig(cfg: QmpmuxConfig): void {
 
 /** `threads` above 1 (the VMs in worker threads) is for the fleet form: the config's vms or discover, or --discover. */
 export function checkThreads(cfg: QmpmuxConfig): void {
-  if (cfg.threads > 1 && !isFleet(cfg)) throw new ConfigError('config.threads', 'threads are for the fleet form (vms, discover): one VM runs in one thread');
+  if (threadsOf(cfg) > 1 && !isFleet(cfg)) throw new ConfigError('config.threads', 'threads are for the fleet form (vms, discover): one VM runs in one thread');
 }
 
 /** A managed QEMU's binary (from the flag, else the config, else the default): an executable file. */

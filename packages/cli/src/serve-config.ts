@@ -2,7 +2,7 @@
  * What `qmpmux serve` runs, from the config file and the flags over it: the config, every VM's spec
  * (one in the single-VM form), and `--check-config`'s effective configuration.
  */
-import { DEFAULT_LIMITS, ConfigError, isFleet, loadConfig, parseConfig, type QmpmuxConfig } from '@qmpmux/core';
+import { DEFAULT_LIMITS, ConfigError, isFleet, loadConfig, parseConfig, threadsOf, type QmpmuxConfig } from '@qmpmux/core';
 import { discoveredEntry, settingsOf, specOf, type FleetSettings, type VmSpec } from '@qmpmux/fleet';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { checkServeConfig, checkThreads } from './serve-check.ts';
@@ -75,6 +75,7 @@ export function effectiveConfig(flags: ServeFlags): Record<string, unknown> {
     unixMode: cfg.unixMode === undefined ? null : '0' + cfg.unixMode.toString(8),
     log: (flags.log as string) ?? cfg.log ?? process.env.QMPMUX_LOG ?? 'info',
     limits: { ...DEFAULT_LIMITS, ...fleetLimits, ...cfg.limits },
+    threads: threadsOf(cfg),
   };
   if (!isFleet(cfg)) {
     const upstream = (flags.upstream as string | undefined) ?? cfg.upstream;

@@ -7,7 +7,7 @@
  *    options changed), reloaded (plugin options), the others untouched; discovery follows its section.
  * Reloads run one at a time; signals arriving meanwhile make one more.
  */
-import { ConfigError, isFleet, type Logger, type QmpmuxConfig } from '@qmpmux/core';
+import { ConfigError, isFleet, threadsOf, type Logger, type QmpmuxConfig } from '@qmpmux/core';
 import { settingsOf, type Discovery, type Fleet, type SyncReport } from '@qmpmux/fleet';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { configWithFlags, discoverSample, fleetSpecs, singleSpec, type ServeFlags } from './serve-config.ts';
@@ -83,6 +83,7 @@ async function reload(t: ReloadTarget): Promise<void> {
 
 /** What of a config field needs a restart to change (maxTotalClientOutputBytes is applied live: serve's `applied`). */
 function restartPart(cfg: QmpmuxConfig, k: keyof QmpmuxConfig): unknown {
+  if (k === 'threads') return threadsOf(cfg); // "auto" and the number it stands for are the same
   if (k !== 'limits') return cfg[k];
   const { maxTotalClientOutputBytes: _live, ...rest } = cfg.limits;
   return rest;

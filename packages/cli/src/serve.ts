@@ -1,6 +1,6 @@
 /** `qmpmux serve`: one VM in front of a QEMU (given, or started and supervised here), or many (the fleet form, docs/fleet.md). */
 import { createRequire } from 'node:module';
-import { DEFAULT_LIMITS, OutputBudget, createLogger, isFleet, type LocalMonitor, type LogLevel, type QmpmuxConfig, type VmConfig } from '@qmpmux/core';
+import { DEFAULT_LIMITS, OutputBudget, createLogger, isFleet, threadsOf, type LocalMonitor, type LogLevel, type QmpmuxConfig, type VmConfig } from '@qmpmux/core';
 import { Discovery, Fleet, LinkWatch, fleetControl, settingsOf, specOf, startControl } from '@qmpmux/fleet';
 import { MetricsRegistry, fleetMetricsHooks, mergedMetrics, startHttp, type HttpEndpoint } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
@@ -107,8 +107,10 @@ export async function serve(argv: string[]): Promise<number> {
   const sample = discoverSample(cfg, s);
   if (sample) fleet.validate(sample);
   qemu?.start();
-  // "threads" > 1: the VMs run in worker threads (serve-threads.ts); else in this one.
-  const threaded = cfg.threads > 1 ? await ThreadedFleet.start({ threads: cfg.threads, log, logLevel, warmUp, maxVms: cfg.fleetLimits.maxVms, maxTotalClientOutputBytes: cfg.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes, metrics: metrics !== undefined, goneMs: cfg.fleetLimits.discoverGoneMs, gone }) : undefined;
+  // More than one thread (the fleet form's default: one per core, up to 4): the VMs run in worker
+  // threads (serve-threads.ts); else in this one.
+  const threads = threadsOf(cfg);
+  const threaded = threads > 1 ? await ThreadedFleet.start({ threads, log, logLevel, warmUp, maxVms: cfg.fleetLimits.maxVms, maxTotalClientOutputBytes: cfg.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes, metrics: metrics !== undefined, goneMs: cfg.fleetLimits.discoverGoneMs, gone }) : undefined;
   const vms = threaded ?? fleet;
   let control: LocalMonitor | undefined;
   let http: HttpEndpoint | undefined;
@@ -153,7 +155,7 @@ export async function serve(argv: string[]): Promise<number> {
       control = await startControl(cfg.control, { vms: threaded ?? fleetControl(fleet), spec: (e) => specOf(e, 'control', current), onRemoved: (name) => discovery?.forget(name), maxClients: cfg.fleetLimits.maxControlClients, outputBudget, version: VERSION, log: log.child('control') });
     }
     starting = false;
-    if (fleetForm) log.info(`fleet: ${vms.size} VM(s)${threaded ? ` in ${cfg.threads} threads` : ''}${cfg.discover ? `, discovering in ${cfg.discover.dir}` : ''}${cfg.control ? `, control on ${cfg.control}` : ''}`);
+    if (fleetForm) log.info(`fleet: ${vms.size} VM(s)${threaded ? ` in ${threads} threads` : ''}${cfg.discover ? `, discovering in ${cfg.discover.dir}` : ''}${cfg.control ? `, control on ${cfg.control}` : ''}`);
     else log.info(`upstream ${upstream}${qemu ? ` (managed QEMU under watchdog pid ${qemu.pid})` : ''}`);
     onHup = reloader({ file: opts.config as string | undefined, flags: opts, fleet: vms, running: cfg, discovery: followDiscovery, upstream, log, applied: (c) => {
         current = settingsOf(c, AVAILABLE_PLUGINS);

@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
@@ -17,8 +17,15 @@ import { httpAddressOf, reloadServe, runQmpmux, spawnQmpmux, startQemu, until, t
 /** `qmpmux serve --config FILE` as its own process, once its log matches `ready`. */
 const serveConfig = (file: string, ready: RegExp) => spawnQmpmux(['serve', '--config', file], { ready, env: { QMPMUX_WARMUP: '100' } });
 
-describe('qmpmux serve with a fleet config', () => {
-  const fx = useFleetFixture('qmpmux-fleet-serve-');
+/** What "threads": "auto" (the default) stands for on this machine: one per core, at most 4. */
+const AUTO_THREADS = Math.min(availableParallelism(), 4);
+
+// Both ways the VMs run: in the main thread, and as a fleet runs by default (one thread per core).
+for (const [mode, base, threads] of [
+  ['in one thread ("threads": 1)', { threads: 1 }, 1],
+  ['with the default threads (one per core, at most 4)', {}, AUTO_THREADS],
+] as const) describe(`qmpmux serve with a fleet config, ${mode}`, () => {
+  const fx = useFleetFixture('qmpmux-fleet-serve-', base);
   const { sock, control, entry, write } = fx;
   let serve: QmpmuxProcess;
   let http = '';
@@ -30,6 +37,11 @@ describe('qmpmux serve with a fleet config', () => {
     write([entry('vm1', 1), entry('vm2', 2)]);
     serve = await fx.serve(/\[qmpmux\] fleet: 2 VM\(s\)/);
     http = httpAddressOf(serve);
+  });
+
+  it(`runs the VMs in ${threads} thread(s)`, () => {
+    const line = /\[qmpmux\] fleet: 2 VM\(s\)( in (\d+) threads)?/.exec(serve.log())!;
+    assert.equal(Number(line[2] ?? 1), threads);
   });
 
   it("serves each VM on its own listener, in front of its own QEMU; each VM's log lines carry its name", async () => {
@@ -99,6 +111,7 @@ describe('qmpmux serve with a fleet config', () => {
   });
 });
 
+
 describe('qmpmux serve: fleet config errors', () => {
   const run = async (cfg: unknown, ...args: string[]) => {
     const dir = mkdtempSync(join(tmpdir(), 'qmpmux-fleet-cfg-'));
@@ -146,6 +159,11 @@ describe('qmpmux serve: fleet config errors', () => {
     assert.equal(eff.discover.glob, '*.qmp');
     assert.equal(eff.control, 'unix:/run/mux/control.sock');
     assert.equal('upstream' in eff, false);
+    assert.equal(eff.threads, AUTO_THREADS, '"auto": one thread per core, at most 4');
+    const single = await run({ upstream: 'unix:/run/qemu/vm1.qmp' });
+    assert.equal(JSON.parse(single.out).threads, 1, 'the single-VM form: its one VM in the main thread');
+    const two = await run({ vms: [vm('a')], threads: 2 });
+    assert.equal(JSON.parse(two.out).threads, 2);
   });
 
   it('--discover DIR makes the fleet form; --listen gives the templates', async () => {
@@ -165,7 +183,7 @@ describe('qmpmux serve with discovery', () => {
   const qemus: TestQemu[] = [];
   let serve: QmpmuxProcess;
   const write = (template: string) =>
-    writeFileSync(file, JSON.stringify({ discover: { dir: watched, listen: [`unix:${join(root, template)}`] }, control: `unix:${control}`, limits: { discoverRescanMs: 200 }, log: 'info' }));
+    writeFileSync(file, JSON.stringify({ threads: 1, discover: { dir: watched, listen: [`unix:${join(root, template)}`] }, control: `unix:${control}`, limits: { discoverRescanMs: 200 }, log: 'info' }));
 
   before(async () => {
     mkdirSync(watched);

@@ -251,7 +251,7 @@ describe('"threads" is refused where it does not apply', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
   const vm = { name: 'vm1', upstream: 'unix:/nonexistent.qmp', listen: [`unix:${join(dir, 'vm1.sock')}`] };
   const cases: [string, Record<string, unknown>, string[], RegExp][] = [
-    ['not an integer from 1 to 64', { threads: 0, vms: [vm] }, [], /config\.threads: expected an integer from 1 to 64/],
+    ['not an integer from 1 to 64', { threads: 0, vms: [vm] }, [], /config\.threads: expected "auto" or an integer from 1 to 64/],
     ['the single-VM form', { threads: 2, upstream: 'unix:/nonexistent.qmp' }, [], /config\.threads: threads are for the fleet form \(vms, discover\)/],
     ['the single-VM form, managed QEMU', { threads: 2 }, [], /config\.threads: threads are for the fleet form \(vms, discover\)/],
   ];

@@ -22,6 +22,7 @@
  * the handshake itself. A presented certificate that does not verify is always refused.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { WsListenOptions } from '@qmpmux/transports';
 import { address, addresses } from './config-address.ts';
 import { ConfigError } from './config-error.ts';
@@ -62,15 +63,26 @@ export interface QmpmuxConfig {
   /** The fleet's bounds, defaults filled in. */
   fleetLimits: FleetLimits;
   /**
-   * Fleet form: how many threads run the VMs (default 1: all in the main thread). With more, each VM
-   * runs whole in one of that many worker threads, so a busy VM does not share its thread with the
-   * others (docs/fleet.md, Threads).
+   * Fleet form: how many threads run the VMs. 1: all in the main thread; more: each VM runs whole in
+   * one of that many worker threads, so a busy VM does not share its thread with the others
+   * (docs/fleet.md, Threads). `auto` (the default): threadsOf().
    */
-  threads: number;
+  threads: number | 'auto';
 }
 
 /** The most worker threads a fleet may have. */
 export const MAX_THREADS = 64;
+/** `"threads": "auto"` in the fleet form: one thread per core, at most this many (each costs ~57 MiB). */
+export const AUTO_THREADS_MAX = 4;
+
+/**
+ * The threads the VMs run in: the config's number, or for `auto` (the default) one per core
+ * (os.availableParallelism) up to AUTO_THREADS_MAX in the fleet form, 1 in the single-VM form.
+ */
+export function threadsOf(cfg: Pick<QmpmuxConfig, 'threads' | 'vms' | 'discover'>): number {
+  if (cfg.threads !== 'auto') return cfg.threads;
+  return isFleet(cfg) ? Math.min(availableParallelism(), AUTO_THREADS_MAX) : 1;
+}
 
 /** The config is in the fleet form: `vms` or `discover` (the single-VM form has neither). */
 export function isFleet(cfg: Pick<QmpmuxConfig, 'vms' | 'discover'>): boolean {
@@ -113,7 +125,8 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
     if (tls.requireClientCert && ca === undefined) throw new ConfigError(`${path}.tls.requireClientCert`, 'needs tls.ca, the CA that signs client certificates');
   }
   // Whether the form allows it is the CLI's to say, once --discover has been applied (serve-check.ts).
-  const threads = v.int(o.threads, `${path}.threads`, 1, 1, MAX_THREADS);
+  const t = o.threads;
+  const threads = t === undefined || t === 'auto' ? 'auto' : typeof t === 'number' && Number.isInteger(t) && t >= 1 && t <= MAX_THREADS ? t : fail(`${path}.threads`, `expected "auto" or an integer from 1 to ${MAX_THREADS}`);
   const name = o.name === undefined ? DEFAULT_VM_NAME : checkVmName(v.string(o.name, `${path}.name`), `${path}.name`);
   let control: string | undefined;
   if (o.control !== undefined) {
@@ -170,4 +183,8 @@ export function resolvePluginEntries(entries: readonly PluginEntry[], available:
     if (!def) throw new ConfigError(`${path}[${i}].name`, `unknown plugin '${p.name}' (available: ${available.map((d) => d.name).join(', ')})`);
     return { definition: def, options: p.options };
   });
+}
+
+function fail(path: string, problem: string): never {
+  throw new ConfigError(path, problem);
 }

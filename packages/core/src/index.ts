@@ -9,7 +9,7 @@ export { DEFAULT_LIMITS, type Limits } from './limits.ts';
 export { OutputBudget, type OutputAccount } from './output-budget.ts';
 export { QMPMUX_ERRORS, refuse, errorText, errorLine, QmpCommandError, UpstreamLostError, type QmpmuxErrorCode, type Refusal } from './errors.ts';
 export { ConfigError } from './config-error.ts';
-export { parseConfig, loadConfig, resolvePlugins, resolvePluginEntries, isFleet, MAX_THREADS, type QmpmuxConfig } from './config.ts';
+export { parseConfig, loadConfig, resolvePlugins, resolvePluginEntries, isFleet, threadsOf, MAX_THREADS, AUTO_THREADS_MAX, type QmpmuxConfig } from './config.ts';
 export { parseVmEntry, listenKey, DEFAULT_FLEET_LIMITS, type VmConfig, type DiscoverConfig, type FleetLimits, type PluginEntry } from './config-fleet.ts';
 export { LocalMonitor, type LocalMonitorOptions, type MonitorVersion } from './local-monitor.ts';
 export { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';

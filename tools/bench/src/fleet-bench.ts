@@ -6,8 +6,8 @@
  *       cold (a fresh qmpmux started without its warm-up) and warm (after BENCH_WARMUP commands)
  *   (3) noisy neighbour: one VM in a stop/cont loop as fast as it goes, events to BENCH_NOISY clients
  *       (another process): the measured VM's p99 against (2); for comparison, vm1's own direct monitor and
- *       a bare byte relay in front of a third one, each under the same noise and quiet (with BENCH_THREADS=2,
- *       also vm4, which shares the noisy VM's thread); BENCH_NOISE_PAUSE_MS pauses the loop
+ *       a bare byte relay in front of a third one, each under the same noise and quiet (with threads,
+ *       also the VM that shares the noisy VM's thread); BENCH_NOISE_PAUSE_MS pauses the loop
  *       after each cycle, to see how the figure moves with the noise's rate
  *   (4) churn: every VM in a (connect, negotiate, 10 commands, leave) loop for BENCH_CHURN_S seconds:
  *       qmpmux's fd count and RSS at the start and the end
@@ -17,7 +17,8 @@
  * limit is below what the clients need; qmpmux inherits it.
  * Memory is read after a full GC (gc-on-signal.cjs preloaded into qmpmux), so it compares live data;
  * with threads, every thread collects and the heap figure is all threads' heaps.
- * BENCH_THREADS (default 1): the config's "threads" (the VMs in that many worker threads).
+ * BENCH_THREADS: the config's "threads" (1: every VM in qmpmux's main thread; more: that many worker
+ * threads); unset, the config has none, so qmpmux runs its default (one thread per core, at most 4).
  * Not a test: `npm run bench:fleet`. A quick smoke run (< 1 min):
  *   BENCH_VMS=10 BENCH_N=300 BENCH_WARMUP=300 BENCH_NOISY=10 BENCH_CHURN_S=5 BENCH_IDLE_CLIENTS=500 BENCH_FANOUT=100 BENCH_FANOUT_RUNS=5 npm run bench:fleet
  */
@@ -26,6 +27,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { threadsOf } from '@qmpmux/core';
 import { spawnQmpmux, until, type QmpmuxProcess } from '@qmpmux/e2e';
 import { env } from './env.ts';
 import { LineClient, pct } from './line-client.ts';
@@ -41,8 +43,9 @@ const IDLE = env('BENCH_IDLE_CLIENTS', 10_000);
 const FANOUT = env('BENCH_FANOUT', 1000);
 const FANOUT_RUNS = env('BENCH_FANOUT_RUNS', 20);
 const SETTLE_MS = env('BENCH_SETTLE_MS', 2000);
-/** The config's "threads": 1 runs every VM in qmpmux's main thread; more spreads them over worker threads. */
-const THREADS = env('BENCH_THREADS', 1);
+/** The config's "threads" (unset: qmpmux's default), and what qmpmux runs with. */
+const THREADS_SET = process.env.BENCH_THREADS !== undefined;
+const THREADS = THREADS_SET ? env('BENCH_THREADS', 1) : threadsOf({ threads: 'auto', vms: [] });
 
 ensureNofile(IDLE + FANOUT + 4 * VMS + 1024);
 
@@ -75,7 +78,7 @@ async function startQemus(): Promise<void> {
 /** qmpmux serve with a fleet config of VMs 1..n (as its own process). */
 function writeConfig(file: string, n: number, limits: Record<string, number> = {}): void {
   const vms = Array.from({ length: n }, (_, i) => ({ name: `vm${i + 1}`, upstream: `unix:${qmp(i + 1)}`, listen: [`unix:${sock(i + 1)}`], limits }));
-  writeFileSync(file, JSON.stringify({ vms, log: 'warn', limits: { maxVms: Math.max(VMS, 1) }, ...(THREADS > 1 ? { threads: THREADS } : {}) }));
+  writeFileSync(file, JSON.stringify({ vms, log: 'warn', limits: { maxVms: Math.max(VMS, 1) }, ...(THREADS_SET ? { threads: THREADS } : {}) }));
 }
 const memFile = join(dir, 'memory.json');
 async function startMux(file: string, n: number): Promise<QmpmuxProcess> {
@@ -193,7 +196,7 @@ async function fanout(clients: LineClient[], trigger: LineClient, runs: number):
 }
 
 async function main(): Promise<void> {
-  console.log(`qmpmux fleet benchmark — ${VMS} VMs${THREADS > 1 ? ` in ${THREADS} threads` : ''}, N=${N}, warm-up ${WARMUP}, noisy clients ${NOISY}, churn ${CHURN_S} s, idle clients ${IDLE}, fan-out ${FANOUT} × ${FANOUT_RUNS}`);
+  console.log(`qmpmux fleet benchmark — ${VMS} VMs in ${THREADS} thread(s)${THREADS_SET ? '' : ' (qmpmux default)'}, N=${N}, warm-up ${WARMUP}, noisy clients ${NOISY}, churn ${CHURN_S} s, idle clients ${IDLE}, fan-out ${FANOUT} × ${FANOUT_RUNS}`);
   await startQemus();
   const file = join(dir, 'fleet.json');
 
@@ -226,8 +229,8 @@ async function main(): Promise<void> {
     children.push(relay);
     const quietRelay = await latency(relaySock);
     // With threads, a VM that shares the noisy VM's thread (VMs go to the thread with the fewest, in
-    // order: vm2 and vm4 share one when there are two threads).
-    const mate = THREADS === 2 && VMS >= 4 ? 4 : undefined;
+    // order: with k threads, vm2 and vm(k+2) share one).
+    const mate = THREADS > 1 && VMS >= THREADS + 2 ? THREADS + 2 : undefined;
     const quietMate = mate ? await latency(sock(mate)) : undefined;
     const own = await serveChild(dir, 'vm1-own', `unix:${ownQmp}`, {});
     const quietOwn = await latency(own.socket);
