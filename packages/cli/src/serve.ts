@@ -35,7 +35,8 @@ export const SERVE_USAGE = `usage: qmpmux serve [--upstream unix:PATH|tcp:HOST:P
   --discover    many VMs: every QMP socket (*.qmp) appearing in DIR becomes a VM named after the file,
                 listening on the --listen templates (default unix:qmpmux-{name}.sock); docs/fleet.md
   --control     a QMP monitor for the VMs themselves (__org.qmpmux_query-vms, add-vm, remove-vm)
-A config with "vms" (or "discover") runs many VMs in one process: docs/fleet.md.
+A config with "vms" (or "discover") runs many VMs in one process, spread over one worker thread per
+core (at most 4; the config's "threads" says otherwise): docs/fleet.md.
 SIGHUP re-reads --config, all or nothing, keeping clients connected: the plugins get their new
 options (fleet form: VMs are added, removed, restarted or reloaded as they changed, the others
 untouched); an invalid file is reported and the running configuration stays.

@@ -72,7 +72,7 @@ export interface QmpmuxConfig {
 
 /** The most worker threads a fleet may have. */
 export const MAX_THREADS = 64;
-/** `"threads": "auto"` in the fleet form: one thread per core, at most this many (each costs ~57 MiB). */
+/** `"threads": "auto"` in the fleet form: one thread per core, at most this many (each costs ~55 MiB). */
 export const AUTO_THREADS_MAX = 4;
 
 /**

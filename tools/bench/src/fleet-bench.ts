@@ -9,8 +9,9 @@
  *       a bare byte relay in front of a third one, each under the same noise and quiet (with threads,
  *       also the VM that shares the noisy VM's thread); BENCH_NOISE_PAUSE_MS pauses the loop
  *       after each cycle, to see how the figure moves with the noise's rate
- *   (4) churn: every VM in a (connect, negotiate, 10 commands, leave) loop for BENCH_CHURN_S seconds:
- *       qmpmux's fd count and RSS at the start and the end
+ *   (4) churn: every VM in a (connect, negotiate, 10 commands, leave) loop for BENCH_CHURN_S seconds
+ *       (after BENCH_CHURN_WARM_S seconds of the same loop): qmpmux's fd count, RSS and heap at the
+ *       start and the end
  *   (5) BENCH_IDLE_CLIENTS idle negotiated clients on one VM: RSS per client
  *   (6) fan-out: STOP reaching the last of BENCH_FANOUT negotiated clients, median of BENCH_FANOUT_RUNS
  * The bench raises its own fd limit (re-running itself under `prlimit --nofile=N:N`) when the soft
@@ -39,6 +40,10 @@ const N = env('BENCH_N', 2000);
 const WARMUP = env('BENCH_WARMUP', 2000);
 const NOISY = env('BENCH_NOISY', 50);
 const CHURN_S = env('BENCH_CHURN_S', 60);
+/** More node/V8 options for the qmpmux process (space-separated), for experiments. */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/** Seconds of the churn loop before its first reading. */
+const CHURN_WARM_S = env('BENCH_CHURN_WARM_S', 10);
 const IDLE = env('BENCH_IDLE_CLIENTS', 10_000);
 const FANOUT = env('BENCH_FANOUT', 1000);
 const FANOUT_RUNS = env('BENCH_FANOUT_RUNS', 20);
@@ -83,7 +88,7 @@ function writeConfig(file: string, n: number, limits: Record<string, number> = {
 const memFile = join(dir, 'memory.json');
 async function startMux(file: string, n: number): Promise<QmpmuxProcess> {
   const mux = await spawnQmpmux(['serve', '--config', file], {
-    nodeArgs: ['--expose-gc', '--require', join(import.meta.dirname, 'gc-on-signal.cjs')],
+    nodeArgs: ['--expose-gc', '--require', join(import.meta.dirname, 'gc-on-signal.cjs'), ...NODE_ARGS],
     env: { QMPMUX_WARMUP: '0', BENCH_MEM_FILE: memFile },
     log: 'inherit',
     ready: () => Array.from({ length: n }, (_, i) => sock(i + 1)).every(existsSync),
@@ -149,13 +154,10 @@ async function latency(path: string, count = N, warmup = WARMUP): Promise<{ cold
 const fmt = (l: { p50: number; p99: number }) => `p50 ${us(l.p50)} p99 ${us(l.p99)}`;
 const ratio = (a: { p50: number; p99: number }, b: { p50: number; p99: number }) => `p50 ${x(a.p50, b.p50)} p99 ${x(a.p99, b.p99)}`;
 
-/** Every VM in a (connect, negotiate, 10 commands, leave) loop for `seconds`; samples qmpmux's fds and RSS (first and last after GC, with the heap). */
-async function churn(pid: number, seconds: number): Promise<{ loops: number; samples: { t: number; fds: number; rss: number }[]; heap: [number, number] }> {
-  const before = await memory(pid);
-  const samples = [{ t: 0, fds: fdCount(pid), rss: before.rss }];
+/** Every VM in a (connect, negotiate, 10 commands, leave) loop for `seconds`; how many loops ran. */
+async function churnLoops(seconds: number): Promise<number> {
   const end = Date.now() + seconds * 1000;
   let loops = 0;
-  const sampler = setInterval(() => samples.push({ t: (Date.now() - end) / 1000 + seconds, fds: fdCount(pid), rss: rss(pid) }), (seconds * 1000) / 4);
   await Promise.all(
     Array.from({ length: VMS }, async (_, i) => {
       while (Date.now() < end) {
@@ -169,11 +171,30 @@ async function churn(pid: number, seconds: number): Promise<{ loops: number; sam
       }
     }),
   );
+  return loops;
+}
+
+/**
+ * The churn loop for `warmS` (so the first reading is taken once the loop's own working set is
+ * allocated: what is measured is growth over time), then for `seconds`, sampling qmpmux's fds and RSS
+ * (the first and last reading after GC, with the heap).
+ */
+async function churn(pid: number, seconds: number, warmS: number): Promise<{ loops: number; samples: { t: number; fds: number; rss: number }[]; heap: [number, number]; cold: Inside }> {
+  const cold = await memory(pid);
+  if (warmS > 0) {
+    await churnLoops(warmS);
+    await sleep(SETTLE_MS);
+  }
+  const before = await memory(pid);
+  const samples = [{ t: 0, fds: fdCount(pid), rss: before.rss }];
+  const start = Date.now();
+  const sampler = setInterval(() => samples.push({ t: (Date.now() - start) / 1000, fds: fdCount(pid), rss: rss(pid) }), (seconds * 1000) / 4);
+  const loops = await churnLoops(seconds);
   clearInterval(sampler);
   await sleep(SETTLE_MS);
   const after = await memory(pid);
   samples.push({ t: seconds + SETTLE_MS / 1000, fds: fdCount(pid), rss: after.rss });
-  return { loops, samples, heap: [before.heap, after.heap] };
+  return { loops, samples, heap: [before.heap, after.heap], cold };
 }
 
 /** Time for STOP (sent on `trigger`) to reach the last of `clients`; each run's figure. */
@@ -267,10 +288,10 @@ async function main(): Promise<void> {
   }
 
   // ---- churn ----
-  const ch = await churn(pid, CHURN_S);
+  const ch = await churn(pid, CHURN_S, CHURN_WARM_S);
   const first = ch.samples[0]!;
   const last = ch.samples.at(-1)!;
-  console.log(`(4) churn                      ${ch.loops} loops in ${CHURN_S} s (${(ch.loops / CHURN_S).toFixed(0)}/s) | fds ${first.fds} → ${last.fds} | RSS after GC ${mib(first.rss)} → ${mib(last.rss)} (${x(last.rss, first.rss)}), heap ${mib(ch.heap[0])} → ${mib(ch.heap[1])} (${x(ch.heap[1], ch.heap[0])}) | samples ${ch.samples.map((s) => `${s.t.toFixed(0)}s:${s.fds}fd/${(s.rss / MiB).toFixed(0)}M`).join(' ')}`);
+  console.log(`(4) churn (after ${CHURN_WARM_S} s of it) ${ch.loops} loops in ${CHURN_S} s (${(ch.loops / CHURN_S).toFixed(0)}/s) | fds ${first.fds} → ${last.fds} | RSS after GC ${mib(first.rss)} → ${mib(last.rss)} (${x(last.rss, first.rss)}), heap ${mib(ch.heap[0])} → ${mib(ch.heap[1])} (${x(ch.heap[1], ch.heap[0])}) | samples ${ch.samples.map((s) => `${s.t.toFixed(0)}s:${s.fds}fd/${(s.rss / MiB).toFixed(0)}M`).join(' ')} | before the first ${CHURN_WARM_S} s: ${mem(ch.cold)}`);
   for (const c of idleAll) c.close();
   await mux.stop();
 
