@@ -12,3 +12,4 @@ export { until } from './until.ts';
 export { useTempDir } from './temp-dir.ts';
 export { QMPMUX_BIN, STACK_LINE, httpAddressOf, reloadServe, runQmpmux, spawnQmpmux, type QmpmuxProcess, type QmpmuxResult, type QmpmuxRunOptions, type QmpmuxSpawnOptions } from './qmpmux.ts';
 export { stopProcess, processesWith } from './child.ts';
+export { assertReaches } from './reaches.ts';

@@ -65,6 +65,14 @@ export function fromWire(spec: WireSpec, available: readonly PluginDefinition<an
   return { ...spec, proxy: { ...spec.proxy, plugins } };
 }
 
+/**
+ * A thread's share of maxTotalClientOutputBytes: equal shares for the VM threads and the main thread
+ * (whose clients are the control socket's), so that together they stay within the one bound.
+ */
+export function outputShare(bytes: number, threads: number): number {
+  return Math.floor(bytes / (threads + 1));
+}
+
 /** The exit status when a VM thread dies. */
 const THREAD_DIED = 70;
 
@@ -253,7 +261,7 @@ export class ThreadedFleet implements ControlVms {
   }
 
   private share(bytes: number): number {
-    return Math.floor(bytes / this.opts.threads);
+    return outputShare(bytes, this.opts.threads);
   }
 
   private leastLoaded(): number {

@@ -10,7 +10,7 @@ import { DEFAULT_QEMU_ARGS, DEFAULT_QEMU_BINARY, ManagedQemu } from './qemu.ts';
 import { configWithFlags, discoverSample, effectiveConfig, fleetSpecs, singleSpec } from './serve-config.ts';
 import { reloader } from './serve-reload.ts';
 import { checkQemuBinary, checkServeConfig, checkServeFlags, checkThreads } from './serve-check.ts';
-import { ThreadedFleet } from './serve-threads.ts';
+import { ThreadedFleet, outputShare } from './serve-threads.ts';
 
 export { AVAILABLE_PLUGINS, effectiveConfig };
 
@@ -82,7 +82,11 @@ export async function serve(argv: string[]): Promise<number> {
   const gone = (name: string, goneMs: number) => void discovery?.gone(name, goneMs);
   const links = new LinkWatch({ goneMs: cfg.fleetLimits.discoverGoneMs, gone: (vm, goneMs) => gone(vm.spec.name, goneMs) });
   // One bound on every client's queued output, whichever VM (and the control socket) it belongs to.
-  const outputBudget = new OutputBudget(cfg.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes);
+  // With VM threads, each thread and this one (the control socket's clients) have an equal share of it.
+  const threads = threadsOf(cfg);
+  const totalOutput = (c: QmpmuxConfig) => c.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes;
+  const ownOutput = (c: QmpmuxConfig) => (threads > 1 ? outputShare(totalOutput(c), threads) : totalOutput(c));
+  const outputBudget = new OutputBudget(ownOutput(cfg));
   const warmUp = Number(process.env.QMPMUX_WARMUP ?? 3000);
   const fleet: Fleet = new Fleet({
     log,
@@ -110,8 +114,7 @@ export async function serve(argv: string[]): Promise<number> {
   qemu?.start();
   // More than one thread (the fleet form's default: one per core, up to 4): the VMs run in worker
   // threads (serve-threads.ts); else in this one.
-  const threads = threadsOf(cfg);
-  const threaded = threads > 1 ? await ThreadedFleet.start({ threads, log, logLevel, warmUp, maxVms: cfg.fleetLimits.maxVms, maxTotalClientOutputBytes: cfg.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes, metrics: metrics !== undefined, goneMs: cfg.fleetLimits.discoverGoneMs, gone }) : undefined;
+  const threaded = threads > 1 ? await ThreadedFleet.start({ threads, log, logLevel, warmUp, maxVms: cfg.fleetLimits.maxVms, maxTotalClientOutputBytes: totalOutput(cfg), metrics: metrics !== undefined, goneMs: cfg.fleetLimits.discoverGoneMs, gone }) : undefined;
   const vms = threaded ?? fleet;
   let control: LocalMonitor | undefined;
   let http: HttpEndpoint | undefined;
@@ -160,8 +163,8 @@ export async function serve(argv: string[]): Promise<number> {
     else log.info(`upstream ${upstream}${qemu ? ` (managed QEMU under watchdog pid ${qemu.pid})` : ''}`);
     onHup = reloader({ file: opts.config as string | undefined, flags: opts, fleet: vms, running: cfg, discovery: followDiscovery, upstream, log, applied: (c) => {
         current = settingsOf(c, AVAILABLE_PLUGINS);
-        outputBudget.setLimit(c.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes);
-        void threaded?.setOutputLimit(c.limits.maxTotalClientOutputBytes ?? DEFAULT_LIMITS.maxTotalClientOutputBytes);
+        outputBudget.setLimit(ownOutput(c));
+        void threaded?.setOutputLimit(totalOutput(c));
       } });
   } catch (e) {
     await stop();

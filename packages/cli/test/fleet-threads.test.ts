@@ -17,7 +17,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient, QmpError } from '@qmpmux/client';
 import { useFleetFixture } from './fleet-fixture.ts';
 import { closeFd, pipe } from '@qmpmux/unixfd';
-import { fdPassingCycles, httpAddressOf, openFdCount, reloadServe, runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
+import { RawClient, assertReaches, fdPassingCycles, httpAddressOf, openFdCount, reloadServe, runQmpmux, spawnQmpmux, startQemu, until, type QmpmuxProcess, type TestQemu } from '@qmpmux/e2e';
+
+/** A process's open fds once the count has not moved for 300 ms. */
+async function steadyFdCount(pid: number): Promise<number> {
+  let last = openFdCount(pid);
+  for (let same = 0; same < 3; ) {
+    await sleep(100);
+    const now = openFdCount(pid);
+    same = now === last ? same + 1 : 0;
+    last = now;
+  }
+  return last;
+}
 
 describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
   const fx = useFleetFixture('qmpmux-fleet-threads-', { threads: 2 });
@@ -38,9 +50,7 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
   });
   it('serves each VM on its own listener, in front of its own QEMU, the VMs spread over both threads', async () => {
     for (const n of ['vm1', 'vm2', 'vm3']) {
-      const c = await QmpClient.connect(`unix:${sock(n)}`);
-      assert.deepEqual(await c.execute('query-name'), { name: n });
-      c.close();
+      await assertReaches(`unix:${sock(n)}`, n);
     }
     // Each VM goes to the thread with the fewest (the first of equals): vm1 → 0, vm2 → 1, vm3 → 0.
     assert.deepEqual(Object.fromEntries(threadOf()), { vm1: 0, vm2: 1, vm3: 0 });
@@ -48,7 +58,9 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
 
   it("fd passing (SCM_RIGHTS) reaches the QEMU of a VM in a worker thread; no fd stays behind in qmpmux or QEMU", async () => {
     const vm2 = qemus[1]!; // vm2 runs in thread 1
-    const before = { mux: openFdCount(serve.pid), qemu: openFdCount(vm2.pid) };
+    // Counted once they stay put (the connections of the test before close on qmpmux's side a moment later).
+    const fds = async () => ({ mux: await steadyFdCount(serve.pid), qemu: openFdCount(vm2.pid) });
+    const before = await fds();
     const c = await QmpClient.connect(`unix:${sock('vm2')}`);
     const [r, w] = pipe();
     closeFd(r);
@@ -59,8 +71,7 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
     await c.execute('remove-fd', { 'fdset-id': 7, fd: ret.fd });
     await fdPassingCycles(c, 200, [8]);
     c.close();
-    await sleep(200);
-    assert.deepEqual({ mux: openFdCount(serve.pid), qemu: openFdCount(vm2.pid) }, before);
+    assert.deepEqual(await fds(), before);
   });
 
   it("/metrics merges every thread's VM series with the process metrics, once each; /readyz covers every thread", async () => {
@@ -86,9 +97,7 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
     assert.equal(added.origin, 'control');
     await until(() => threadOf().has('ctl'), "ctl's start line", 10_000);
     assert.equal(threadOf().get('ctl'), 1, 'the thread with fewer VMs');
-    const c = await QmpClient.connect(`unix:${sock('ctl')}`);
-    assert.deepEqual(await c.execute('query-name'), { name: 'vm5' });
-    c.close();
+    await assertReaches(`unix:${sock('ctl')}`, 'vm5');
     const refused = (desc: RegExp) => (e: unknown) => e instanceof QmpError && desc.test(e.desc);
     await assert.rejects(ctl.execute('__org.qmpmux_add-vm' as never, { name: 'vm1', upstream: q(5), listen: [`unix:${sock('x')}`] } as never), refused(/vm1/));
     await assert.rejects(ctl.execute('__org.qmpmux_add-vm' as never, { name: 'other', upstream: q(5), listen: [`unix:${sock('vm2')}`] } as never), refused(/is used by VM 'vm2'/));
@@ -109,9 +118,7 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
     assert.equal(c2.closed, true, "the removed VM's client is closed");
     assert.equal(existsSync(sock('vm2')), false, "the removed VM's socket is unlinked");
     for (const n of ['vm3', 'vm4']) {
-      const c = await QmpClient.connect(`unix:${sock(n)}`);
-      assert.deepEqual(await c.execute('query-name'), { name: n });
-      c.close();
+      await assertReaches(`unix:${sock(n)}`, n);
     }
     // vm3 restarted in its thread; vm4 went to the one with fewer VMs (vm2's, now empty).
     await until(() => threadOf().has('vm4'), "vm4's start line", 10_000);
@@ -121,9 +128,7 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
     writeFileSync(file, JSON.stringify({ threads: 2, vms: [entry('vm1', 1), { name: 'bad name', upstream: q(3), listen: [] }] }));
     assert.match(await hup(), /configuration not reloaded, the previous one stays: config\.vms\[1\]\.name/);
     for (const n of ['vm1', 'vm3', 'vm4']) {
-      const c = await QmpClient.connect(`unix:${sock(n)}`);
-      assert.deepEqual(await c.execute('query-name'), { name: n });
-      c.close();
+      await assertReaches(`unix:${sock(n)}`, n);
     }
     assert.deepEqual(await c1.execute('query-name'), { name: 'vm1' }, 'the unchanged VM kept its client throughout');
     c1.close();
@@ -197,9 +202,7 @@ describe('discovery with "threads": discovered VMs run in the threads', () => {
     await qemu('d2.qmp', 'd2');
     await waitFor(() => existsSync(sock('d2')), 'd2 discovered');
     for (const n of ['fixed', 'd1', 'd2']) {
-      const c = await QmpClient.connect(`unix:${sock(n)}`);
-      assert.deepEqual(await c.execute('query-name'), { name: n });
-      c.close();
+      await assertReaches(`unix:${sock(n)}`, n);
     }
     await waitFor(() => threadOf().size === 3, "every VM's start line");
     assert.deepEqual(Object.fromEntries(threadOf()), { fixed: 0, d1: 1, d2: 0 });
@@ -225,9 +228,7 @@ describe('discovery with "threads": discovered VMs run in the threads', () => {
 
     await q1.restart(); // a new socket file
     await waitFor(() => existsSync(sock('d1')), 'd1 back');
-    const b = await QmpClient.connect(`unix:${sock('d1')}`);
-    assert.deepEqual(await b.execute('query-name'), { name: 'd1' });
-    b.close();
+    await assertReaches(`unix:${sock('d1')}`, 'd1');
   });
 
   it('SIGHUP: a config VM takes the name of a discovered one over, in its thread; a discovered name a config VM holds is skipped', async () => {
@@ -236,13 +237,36 @@ describe('discovery with "threads": discovered VMs run in the threads', () => {
     const before = threadOf().get('d1');
     write([{ name: 'fixed', upstream: qemus[0]!.address, listen: [`unix:${sock('fixed')}`] }, { name: 'd1', upstream: other.address, listen: [`unix:${sock('d1-config')}`] }]);
     assert.match(await reloadServe(serve), /SIGHUP: configuration reloaded from .* \(restarted d1\)/);
-    const c = await QmpClient.connect(`unix:${sock('d1-config')}`);
-    assert.deepEqual(await c.execute('query-name'), { name: 'other' });
-    c.close();
+    await assertReaches(`unix:${sock('d1-config')}`, 'other');
     assert.equal(existsSync(sock('d1')), false, "the discovered VM's listener is gone");
     await waitFor(() => /discovery: VM 'd1' not added: the name is in use by a VM from config/.test(serve.log()), 'the skip warning');
     assert.deepEqual(await names(), ['d1/config/ready', 'fixed/config/ready']);
     assert.equal([...serve.log().matchAll(/\[qmpmux:thread(\d+)\] VM 'd1' started \(config\)/g)].at(-1)?.[1], String(before), 'the same thread');
+  });
+});
+
+describe('the output budget with "threads": each thread and the main one have an equal share', () => {
+  const fx = useFleetFixture('qmpmux-threads-budget-', { threads: 2, limits: { maxTotalClientOutputBytes: 3 * 1024 * 1024 } });
+  let serve: QmpmuxProcess;
+  before(async () => {
+    await fx.startQemus(2);
+    fx.write([fx.entry('vm1', 1), fx.entry('vm2', 2)]);
+    serve = await fx.serve(/\[qmpmux\] fleet: 2 VM\(s\) in 2 threads/);
+  });
+
+  it("a client that stops reading is disconnected by its thread's share of maxTotalClientOutputBytes (3 MiB for three), far below its own limit (16 MiB); the other thread's VM is served", async () => {
+    const c = await RawClient.connect(`unix:${fx.sock('vm1')}`);
+    await c.count(1);
+    c.send('{"execute":"qmp_capabilities"}');
+    await c.count(2);
+    c.conn.pause();
+    c.send('{"execute":"query-qmp-schema"}'.repeat(40)); // ~200 KB a reply: ~8 MB
+    await until(() => /\[qmpmux:vm1\] client does not read its output: disconnected \(maxTotalClientOutputBytes/.test(serve.log()), 'the eviction', 10_000);
+    c.conn.resume();
+    await until(() => c.closed, 'its connection closed', 10_000);
+    assert.doesNotMatch(serve.log(), /maxClientOutputBytes\)/, 'the share did it, not the per-client limit');
+    await assertReaches(`unix:${fx.sock('vm2')}`, 'vm2');
+    await assertReaches(`unix:${fx.sock('vm1')}`, 'vm1');
   });
 });
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '@qmpmux/client';
 import { parseConfig } from '@qmpmux/core';
-import { startQemu, type TestQemu } from '@qmpmux/e2e';
+import { assertReaches, startQemu, type TestQemu } from '@qmpmux/e2e';
 import { Discovery, Fleet, LinkWatch, specOf } from '../src/index.ts';
 import { eventually, keptLog, settings, vm } from './helpers.ts';
 
@@ -53,9 +53,7 @@ describe('discovery', () => {
   it('a QMP socket appearing becomes a VM named after the file, reaching its QEMU', async () => {
     await qemu('vmA.qmp', 'vmA');
     await eventually(() => existsSync(listener('vmA')), 'vmA discovered');
-    const c = await QmpClient.connect(`unix:${listener('vmA')}`);
-    assert.deepEqual(await c.execute('query-name'), { name: 'vmA' });
-    c.close();
+    await assertReaches(`unix:${listener('vmA')}`, 'vmA');
     assert.equal(fleet.get('vmA')!.spec.origin, 'discover');
     assert.equal(fleet.get('vmA')!.proxy.upstreamAddress, `unix:${join(watched, 'vmA.qmp')}`);
   });
@@ -95,9 +93,7 @@ describe('discovery', () => {
 
     await q.restart(); // a new socket file
     await eventually(() => existsSync(listener('vmA')), 'vmA back');
-    const b = await QmpClient.connect(`unix:${listener('vmA')}`);
-    assert.deepEqual(await b.execute('query-name'), { name: 'vmA' });
-    b.close();
+    await assertReaches(`unix:${listener('vmA')}`, 'vmA');
   });
 
   it('a discovered name in use by a config VM is skipped', async () => {
