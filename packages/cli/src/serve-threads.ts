@@ -9,6 +9,7 @@
  * (added, removed, restarted, reloaded; the others untouched). A thread that dies takes the process
  * with it (exit 70), as an uncaught exception in the one-thread fleet does.
  */
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { ConfigError, Proxy, refuse, type JsonPlain, type Logger, type PluginDefinition, type Refusal } from '@qmpmux/core';
 import { FleetError, checkListenersFree, checkSync, emptyReport, heldListeners, type ControlVms, type SyncReport, type VmOrigin, type VmSpec } from '@qmpmux/fleet';
@@ -73,12 +74,17 @@ export function outputShare(bytes: number, threads: number): number {
   return Math.floor(bytes / (threads + 1));
 }
 
+/** A VM's query-vms entry, with the thread that runs it (`thread`, in VM_INFO). */
+const withThread = (info: JsonPlain, thread: number): JsonPlain => ({ ...(info as Record<string, JsonPlain>), thread });
+
 /** The exit status when a VM thread dies. */
 const THREAD_DIED = 70;
 
 interface Thread {
   worker: Worker;
   pending: Map<number, (r: ThreadReply) => void>;
+  /** Its event-loop utilization at the previous reading (utilization()). */
+  elu?: EventLoopUtilization;
 }
 
 export interface ThreadedFleetOptions {
@@ -186,9 +192,10 @@ export class ThreadedFleet implements ControlVms {
 
   // ---- the control socket (ControlVms) ----
 
+  /** Every VM as query-vms shows it, with the thread that runs it. */
   async info(): Promise<JsonPlain[]> {
     const byName = new Map((await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'info' })))).flatMap((r) => r.infos ?? []).map((x) => [x.name, x.info]));
-    return [...this.placed.keys()].flatMap((n) => (byName.has(n) ? [byName.get(n)!] : []));
+    return [...this.placed].flatMap(([n, p]) => (byName.has(n) ? [withThread(byName.get(n)!, p.thread)] : []));
   }
 
   /** Start one VM in the thread with the fewest; the refusals of a one-thread fleet's add. */
@@ -212,7 +219,7 @@ export class ThreadedFleet implements ControlVms {
       this.placed.delete(spec.name);
       throw new FleetError(r.refusal ?? refuse('VM_START_FAILED', spec.name, r.error!.problem));
     }
-    return r.info!;
+    return withThread(r.info!, thread);
   }
 
   remove(name: string, why: string): Promise<boolean> {
@@ -233,6 +240,23 @@ export class ThreadedFleet implements ControlVms {
   /** The VMs whose QEMU link is not ready, from every thread (/readyz). */
   async notReady(): Promise<NotReady[]> {
     return (await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'readiness' })))).flatMap((r) => r.notReady ?? []);
+  }
+
+  /** VMs given to each thread, in thread order (metrics). */
+  vmsPerThread(): number[] {
+    const n = this.threads.map(() => 0);
+    for (const p of this.placed.values()) n[p.thread]!++;
+    return n;
+  }
+
+  /** Each thread's event-loop utilization (0–1) since the previous call, in thread order (metrics). */
+  utilization(): number[] {
+    return this.threads.map((t) => {
+      const now = t.worker.performance.eventLoopUtilization();
+      const u = t.elu ? t.worker.performance.eventLoopUtilization(now, t.elu).utilization : now.utilization;
+      t.elu = now;
+      return u;
+    });
   }
 
   /** maxTotalClientOutputBytes changed (a reload): each thread gets its share. */
@@ -265,8 +289,7 @@ export class ThreadedFleet implements ControlVms {
   }
 
   private leastLoaded(): number {
-    const load = this.threads.map(() => 0);
-    for (const p of this.placed.values()) load[p.thread]!++;
+    const load = this.vmsPerThread();
     return load.indexOf(Math.min(...load));
   }
 

@@ -133,6 +133,7 @@ export async function serve(argv: string[]): Promise<number> {
   const launcher = npmLauncher();
   let starting = true;
   try {
+    if (metrics && threaded) metrics.threads({ vms: () => threaded.vmsPerThread(), utilization: () => threaded.utilization() });
     if (metrics && httpAddress) {
       // VMs in threads: their series come from the threads, merged with this thread's process metrics.
       const source = threaded ? { text: async () => mergedMetrics([await metrics.json(), ...(await threaded.metricsJson())]), contentType: metrics.contentType } : metrics;

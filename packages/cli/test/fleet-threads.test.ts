@@ -83,6 +83,13 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
     assert.match(text, /^qmpmux_commands_total\{vm="vm2",command="query-status",outcome="ok",source="qemu"\} 1$/m);
     assert.equal(text.match(/^# TYPE qmpmux_commands_total counter$/gm)?.length, 1, 'one family, not one per thread');
     assert.equal(text.match(/^# TYPE process_cpu_user_seconds_total counter$/gm)?.length, 1, "the process's own metrics, once");
+    // Per thread: its VMs (vm1, vm3 / vm2) and how busy its event loop was.
+    assert.match(text, /^qmpmux_thread_vms\{thread="0"\} 2$/m);
+    assert.match(text, /^qmpmux_thread_vms\{thread="1"\} 1$/m);
+    for (const t of ['0', '1']) {
+      const u = Number(new RegExp(`^qmpmux_thread_event_loop_utilization\\{thread="${t}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+      assert.ok(u > 0 && u < 1, `thread ${t}'s utilization: ${u}`);
+    }
     const ready = await fetch(`http://${http}/readyz`);
     assert.equal(ready.status, 200);
     assert.deepEqual(await ready.json(), { ready: true });
@@ -92,11 +99,14 @@ describe('qmpmux serve with "threads" (VMs in worker threads)', () => {
     const ctl = await QmpClient.connect(`unix:${control}`);
     const names = async () => (await ctl.execute<{ name: string; origin: string; state: string; clients: number }[]>('__org.qmpmux_query-vms' as never)).map((v) => `${v.name}/${v.origin}/${v.state}`);
     assert.deepEqual(await names(), ['vm1/config/ready', 'vm2/config/ready', 'vm3/config/ready']);
-    const added = await ctl.execute<{ name: string; origin: string; listeners: string[] }>('__org.qmpmux_add-vm' as never, { name: 'ctl', upstream: q(5), listen: [`unix:${sock('ctl')}`] } as never);
+    const threads = await ctl.execute<{ name: string; thread: number }[]>('__org.qmpmux_query-vms' as never);
+    assert.deepEqual(Object.fromEntries(threads.map((v) => [v.name, v.thread])), Object.fromEntries(threadOf()), 'each entry names the thread that runs the VM');
+    const added = await ctl.execute<{ name: string; origin: string; listeners: string[]; thread: number }>('__org.qmpmux_add-vm' as never, { name: 'ctl', upstream: q(5), listen: [`unix:${sock('ctl')}`] } as never);
     assert.equal(added.name, 'ctl');
     assert.equal(added.origin, 'control');
+    assert.equal(added.thread, 1, 'the thread with fewer VMs');
     await until(() => threadOf().has('ctl'), "ctl's start line", 10_000);
-    assert.equal(threadOf().get('ctl'), 1, 'the thread with fewer VMs');
+    assert.equal(threadOf().get('ctl'), 1, 'as its start line says');
     await assertReaches(`unix:${sock('ctl')}`, 'vm5');
     const refused = (desc: RegExp) => (e: unknown) => e instanceof QmpError && desc.test(e.desc);
     await assert.rejects(ctl.execute('__org.qmpmux_add-vm' as never, { name: 'vm1', upstream: q(5), listen: [`unix:${sock('x')}`] } as never), refused(/vm1/));

@@ -53,6 +53,8 @@ const VM_INFO = {
   '*version': VERSION_INFO,
   clients: 'int',
   listeners: ['str'],
+  /** With VM threads: the one that runs the VM (0…threads-1). */
+  '*thread': 'int',
 } as const;
 
 /** A VM as query-vms shows it. */

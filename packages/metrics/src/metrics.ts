@@ -115,6 +115,27 @@ export class MetricsRegistry {
     return { inc: (labels = {}, value = 1) => counter.inc({ ...labels, vm }, value) };
   }
 
+  /**
+   * With VM threads: per thread, the VMs it runs and how busy its event loop was since the previous
+   * scrape (0–1: its share of wall time spent running, not waiting) — a hot thread shows here.
+   * `source` gives one number per thread, in thread order.
+   */
+  threads(source: { vms(): number[]; utilization(): number[] }): void {
+    const registers = [this.registry];
+    const perThread = (name: string, help: string, read: () => number[]) =>
+      new client.Gauge({
+        name,
+        help,
+        labelNames: ['thread'],
+        registers,
+        collect() {
+          for (const [i, v] of read().entries()) this.set({ thread: String(i) }, v);
+        },
+      });
+    perThread('qmpmux_thread_vms', 'VMs run by each VM thread', () => source.vms());
+    perThread('qmpmux_thread_event_loop_utilization', "Each VM thread's event-loop utilization since the previous scrape (0-1)", () => source.utilization());
+  }
+
   /** Follow a proxy: gauges, and the command names its QEMU has (re-read at every connect). */
   attach(proxy: Proxy): () => void {
     this.proxies.add(proxy);
