@@ -49,7 +49,7 @@ async function answer(m: ThreadRequest): Promise<ThreadReply> {
       case 'add':
         return { id: m.id, info: vmInfo(await fleet.add(fromWire(m.spec, AVAILABLE_PLUGINS))) };
       case 'remove':
-        return { id: m.id, removed: await fleet.remove(m.name, m.why) };
+        return { id: m.id, removed: await fleet.remove(m.name, m.why, m.origin) };
       case 'info':
         return { id: m.id, infos: fleet.list().map((vm) => ({ name: vm.spec.name, info: vmInfo(vm) })) };
       case 'metrics':

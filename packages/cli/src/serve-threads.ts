@@ -35,7 +35,7 @@ export type WireSpec = Omit<VmSpec, 'proxy'> & { proxy: Omit<VmSpec['proxy'], 'p
 type Request =
   | { op: 'sync'; origin: VmOrigin; atomic: boolean; specs: WireSpec[] }
   | { op: 'add'; spec: WireSpec }
-  | { op: 'remove'; name: string; why: string }
+  | { op: 'remove'; name: string; why: string; origin?: VmOrigin }
   | { op: 'info' }
   | { op: 'metrics' }
   | { op: 'readiness' }
@@ -222,11 +222,12 @@ export class ThreadedFleet implements ControlVms {
     return withThread(r.info!, thread);
   }
 
-  remove(name: string, why: string): Promise<boolean> {
+  /** Stop one VM in its thread (as Fleet.remove: with `origin`, only a VM of that origin). */
+  remove(name: string, why: string, origin?: VmOrigin): Promise<boolean> {
     return this.serial(async () => {
       const p = this.placed.get(name);
-      if (!p) return false;
-      const r = await this.ask(p.thread, { op: 'remove', name, why });
+      if (!p || (origin !== undefined && p.spec.origin !== origin)) return false;
+      const r = await this.ask(p.thread, { op: 'remove', name, why, origin });
       this.placed.delete(name);
       return r.removed === true;
     });

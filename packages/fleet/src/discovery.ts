@@ -100,7 +100,7 @@ export class Discovery {
     const f = this.found.get(name);
     this.opts.log.warn(`VM '${name}': QEMU unreachable for ${goneMs} ms (discoverGoneMs): removed`, { socket: f ? `${this.dir}/${f.file}` : undefined });
     this.forget(name);
-    await this.opts.vms.remove(name, `QEMU unreachable for ${goneMs} ms`);
+    await this.opts.vms.remove(name, `QEMU unreachable for ${goneMs} ms`, 'discover');
   }
 
   /** Scan soon (coalescing bursts of events; one scan at a time, one more queued at most). */

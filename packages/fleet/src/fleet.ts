@@ -146,11 +146,15 @@ export class Fleet {
     Proxy.validate(this.options(spec));
   }
 
-  /** Stop one VM: its listeners close (unix sockets unlinked), its clients are closed. False when there is none. */
-  remove(name: string, why: string): Promise<boolean> {
+  /**
+   * Stop one VM: its listeners close (unix sockets unlinked), its clients are closed. False when there
+   * is none — or, with `origin`, when the VM of that name is not of that origin (by the time this
+   * runs, a reload may have given the name to a config VM).
+   */
+  remove(name: string, why: string, origin?: VmOrigin): Promise<boolean> {
     return this.serial(async () => {
       const vm = this.vms.get(name);
-      if (!vm) return false;
+      if (!vm || (origin !== undefined && vm.spec.origin !== origin)) return false;
       await this.stopVm(vm, why);
       return true;
     });

@@ -118,6 +118,13 @@ describe('a fleet of VMs', () => {
     assert.deepEqual(await c1.execute('query-name'), { name: 'vm1' });
   });
 
+  it('remove with an origin removes only a VM of that origin (a discovered VM whose name a config VM took meanwhile stays)', async () => {
+    assert.equal(fleet.get('vm1')?.spec.origin, 'config');
+    assert.equal(await fleet.remove('vm1', 'its QEMU is gone', 'discover'), false);
+    assert.ok(fleet.get('vm1'), 'still running');
+    assert.equal(existsSync(sock('vm1')), true);
+  });
+
   it('more VMs than maxVms: the sync is refused whole', async () => {
     const small = new Fleet({ log, maxVms: 1 });
     try {
