@@ -12,7 +12,7 @@
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { ConfigError, Proxy, refuse, type JsonPlain, type Logger, type PluginDefinition, type Refusal } from '@qmpmux/core';
-import { FleetError, checkListenersFree, checkSync, emptyReport, heldListeners, type ControlVms, type SyncReport, type VmOrigin, type VmSpec } from '@qmpmux/fleet';
+import { FleetError, checkAdd, checkListenersFree, checkSync, emptyReport, oneAtATime, type ControlVms, type SyncReport, type VmOrigin, type VmSpec } from '@qmpmux/fleet';
 import type { MetricsJson, NotReady } from '@qmpmux/metrics';
 
 /** What a thread is started with. */
@@ -109,7 +109,7 @@ export class ThreadedFleet implements ControlVms {
   private nextId = 0;
   private stopping = false;
   /** Changes (sync, add, remove) run one at a time, as in a Fleet. */
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly serial = oneAtATime();
 
   private constructor(private readonly opts: ThreadedFleetOptions) {}
 
@@ -150,6 +150,17 @@ export class ThreadedFleet implements ControlVms {
     Proxy.validate({ ...spec.proxy, log: this.opts.log });
   }
 
+  /** What a VM thread's Fleet would refuse of `spec`, with the listeners other VMs hold (`taken`). */
+  private check(spec: VmSpec, taken: ReadonlyMap<string, string>): void {
+    this.validate(spec);
+    checkListenersFree(spec, taken);
+  }
+
+  /** The specs of every placed VM. */
+  private specs(): VmSpec[] {
+    return [...this.placed.values()].map((p) => p.spec);
+  }
+
   /** Never a VM of the single-VM form: threads are for the fleet form. */
   get(_name: string): undefined {
     return undefined;
@@ -162,14 +173,7 @@ export class ThreadedFleet implements ControlVms {
    */
   sync(origin: VmOrigin, specs: readonly VmSpec[], { atomic }: { atomic: boolean }): Promise<SyncReport> {
     return this.serial(async () => {
-      const { wanted, skipped } = checkSync(origin, [...this.placed.values()].map((p) => p.spec), specs, {
-        atomic,
-        maxVms: this.opts.maxVms,
-        check: (spec, taken) => {
-          this.validate(spec);
-          checkListenersFree(spec, taken);
-        },
-      });
+      const { wanted, skipped } = checkSync(origin, this.specs(), specs, { atomic, maxVms: this.opts.maxVms, check: (spec, taken) => this.check(spec, taken) });
       // The origin's VMs that left it.
       for (const [name, p] of [...this.placed]) if (p.spec.origin === origin && !wanted.has(name)) this.placed.delete(name);
       const parts: VmSpec[][] = this.threads.map(() => []);
@@ -179,7 +183,7 @@ export class ThreadedFleet implements ControlVms {
         this.placed.set(spec.name, { thread, spec });
         parts[thread]!.push(spec);
       }
-      const replies = await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'sync', origin, atomic, specs: parts[i]!.map(toWire) })));
+      const replies = await this.askAll((i) => ({ op: 'sync', origin, atomic, specs: parts[i]!.map(toWire) }));
       const report = emptyReport();
       report.skipped.push(...skipped);
       for (const r of replies) {
@@ -194,7 +198,7 @@ export class ThreadedFleet implements ControlVms {
 
   /** Every VM as query-vms shows it, with the thread that runs it. */
   async info(): Promise<JsonPlain[]> {
-    const byName = new Map((await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'info' })))).flatMap((r) => r.infos ?? []).map((x) => [x.name, x.info]));
+    const byName = new Map((await this.askAll(() => ({ op: 'info' }))).flatMap((r) => r.infos ?? []).map((x) => [x.name, x.info]));
     return [...this.placed].flatMap(([n, p]) => (byName.has(n) ? [withThread(byName.get(n)!, p.thread)] : []));
   }
 
@@ -204,14 +208,7 @@ export class ThreadedFleet implements ControlVms {
   }
 
   private async addNow(spec: VmSpec): Promise<JsonPlain> {
-    if (this.placed.has(spec.name)) throw new FleetError(refuse('VM_EXISTS', spec.name));
-    if (this.placed.size >= this.opts.maxVms) throw new FleetError(refuse('TOO_MANY_VMS', this.opts.maxVms));
-    try {
-      this.validate(spec);
-      checkListenersFree(spec, heldListeners([...this.placed.values()].map((p) => p.spec)));
-    } catch (e) {
-      throw new FleetError(refuse('VM_INVALID', (e as Error).message));
-    }
+    checkAdd(spec, this.specs(), this.opts.maxVms, (x, taken) => this.check(x, taken));
     const thread = this.leastLoaded();
     this.placed.set(spec.name, { thread, spec });
     const r = await this.ask(thread, { op: 'add', spec: toWire(spec) });
@@ -235,12 +232,12 @@ export class ThreadedFleet implements ControlVms {
 
   /** Every thread's VM series (with `metrics`), to merge with the main thread's (mergedMetrics). */
   async metricsJson(): Promise<MetricsJson[]> {
-    return (await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'metrics' })))).map((r) => r.metrics ?? []);
+    return (await this.askAll(() => ({ op: 'metrics' }))).map((r) => r.metrics ?? []);
   }
 
   /** The VMs whose QEMU link is not ready, from every thread (/readyz). */
   async notReady(): Promise<NotReady[]> {
-    return (await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'readiness' })))).flatMap((r) => r.notReady ?? []);
+    return (await this.askAll(() => ({ op: 'readiness' }))).flatMap((r) => r.notReady ?? []);
   }
 
   /** VMs given to each thread, in thread order (metrics). */
@@ -262,13 +259,13 @@ export class ThreadedFleet implements ControlVms {
 
   /** maxTotalClientOutputBytes changed (a reload): each thread gets its share. */
   async setOutputLimit(bytes: number): Promise<void> {
-    await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'budget', bytes: this.share(bytes) })));
+    await this.askAll(() => ({ op: 'budget', bytes: this.share(bytes) }));
   }
 
   /** Stop every VM, then the threads. */
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all(this.threads.map((_, i) => this.ask(i, { op: 'stop' })));
+    await this.askAll(() => ({ op: 'stop' }));
     await Promise.all(this.threads.map((t) => t.worker.terminate()));
   }
 
@@ -279,12 +276,6 @@ export class ThreadedFleet implements ControlVms {
     this.opts.gone?.(e.name, e.goneMs);
   }
 
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn);
-    this.chain = run.catch(() => {});
-    return run;
-  }
-
   private share(bytes: number): number {
     return outputShare(bytes, this.opts.threads);
   }
@@ -292,6 +283,11 @@ export class ThreadedFleet implements ControlVms {
   private leastLoaded(): number {
     const load = this.vmsPerThread();
     return load.indexOf(Math.min(...load));
+  }
+
+  /** Every thread, each with its request (`req(i)`); their replies in thread order. */
+  private askAll(req: (thread: number) => Request): Promise<ThreadReply[]> {
+    return Promise.all(this.threads.map((_, i) => this.ask(i, req(i))));
   }
 
   private ask(i: number, req: Request): Promise<ThreadReply> {

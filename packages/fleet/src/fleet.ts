@@ -103,9 +103,35 @@ export function checkSync(
   return { wanted, skipped };
 }
 
+/**
+ * The refusals of adding `spec` beside the VMs there are now (`current`): VM_EXISTS, TOO_MANY_VMS, and
+ * VM_INVALID naming the field (`check`: what starting it would refuse, with the listeners the others
+ * hold). Fleet.add, and ThreadedFleet's in the main thread.
+ */
+export function checkAdd(spec: VmSpec, current: readonly VmSpec[], maxVms: number, check: (spec: VmSpec, taken: ReadonlyMap<string, string>) => void): void {
+  if (current.some((s) => s.name === spec.name)) throw new FleetError(refuse('VM_EXISTS', spec.name));
+  if (current.length >= maxVms) throw new FleetError(refuse('TOO_MANY_VMS', maxVms));
+  try {
+    check(spec, heldListeners(current));
+  } catch (e) {
+    throw new FleetError(refuse('VM_INVALID', message(e)));
+  }
+}
+
+/** Runs what it is given one at a time, in order (a failure does not stop the ones after it). */
+export function oneAtATime(): <T>(fn: () => Promise<T>) => Promise<T> {
+  let chain: Promise<unknown> = Promise.resolve();
+  return (fn) => {
+    const run = chain.then(fn);
+    chain = run.catch(() => {});
+    return run;
+  };
+}
+
 export class Fleet {
   private readonly vms = new Map<string, Entry>();
-  private chain: Promise<unknown> = Promise.resolve();
+  /** Changes (add, remove, sync, stop) run one at a time. */
+  private readonly serial = oneAtATime();
   private warmUp: number;
   private stopping = false;
 
@@ -130,13 +156,7 @@ export class Fleet {
   add(spec: VmSpec): Promise<RunningVm> {
     return this.serial(async () => {
       if (this.stopping) throw new FleetError(refuse('VM_START_FAILED', spec.name, 'qmpmux is shutting down'));
-      if (this.vms.has(spec.name)) throw new FleetError(refuse('VM_EXISTS', spec.name));
-      if (this.vms.size >= this.opts.maxVms) throw new FleetError(refuse('TOO_MANY_VMS', this.opts.maxVms));
-      try {
-        this.check(spec, heldListeners(this.list().map((vm) => vm.spec)));
-      } catch (e) {
-        throw new FleetError(refuse('VM_INVALID', message(e)));
-      }
+      checkAdd(spec, this.list().map((vm) => vm.spec), this.opts.maxVms, (x, taken) => this.check(x, taken));
       return this.start(spec);
     });
   }
@@ -182,12 +202,6 @@ export class Fleet {
   }
 
   // ---- inside -----------------------------------------------------------------------------------
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn);
-    this.chain = run.catch(() => {});
-    return run;
-  }
 
   private options(spec: VmSpec): ProxyOptions {
     return {
