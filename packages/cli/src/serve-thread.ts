@@ -10,9 +10,10 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ConfigError, OutputBudget, createLogger, type LogLevel } from '@qmpmux/core';
-import { Fleet, FleetError, LinkWatch, vmInfo } from '@qmpmux/fleet';
-import { MetricsRegistry, fleetMetricsHooks, notReadyOf } from '@qmpmux/metrics';
+import { FleetError, LinkWatch, vmInfo } from '@qmpmux/fleet';
+import { MetricsRegistry, notReadyOf } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
+import { servedFleet } from './serve-fleet.ts';
 import { fromWire, type ThreadEvent, type ThreadReply, type ThreadRequest, type ThreadSetup } from './serve-threads.ts';
 
 const setup = workerData as ThreadSetup;
@@ -20,21 +21,15 @@ const log = createLogger(`qmpmux:thread${setup.index}`, setup.logLevel as LogLev
 const budget = new OutputBudget(setup.outputBytes);
 // With --http: this thread's VMs' series (the main thread keeps the process metrics and merges).
 const registry = setup.metrics ? new MetricsRegistry({ processMetrics: false }) : undefined;
-const metricsHooks = registry && fleetMetricsHooks(registry, (name) => fleet.get(name) !== undefined);
 const links = new LinkWatch({ goneMs: setup.goneMs, gone: (vm, goneMs) => parentPort!.postMessage({ event: 'gone', name: vm.spec.name, goneMs } satisfies ThreadEvent) });
-const fleet: Fleet = new Fleet({
+const fleet = servedFleet({
   log,
   outputBudget: budget,
   maxVms: setup.maxVms,
   vmLog: (name) => createLogger(`qmpmux:${name}`, setup.logLevel as LogLevel),
   warmUp: setup.warmUp,
-  observer: metricsHooks?.observer,
-  onCreated: metricsHooks?.onCreated,
-  onStarted: (vm) => links.onStarted(vm),
-  onStopped: (vm) => {
-    metricsHooks?.onStopped(vm);
-    links.onStopped(vm);
-  },
+  metrics: registry,
+  links,
 });
 
 parentPort!.on('message', (m: ThreadRequest) => {

@@ -1,8 +1,8 @@
 /** `qmpmux serve`: one VM in front of a QEMU (given, or started and supervised here), or many (the fleet form, docs/fleet.md). */
 import { createRequire } from 'node:module';
 import { DEFAULT_LIMITS, OutputBudget, createLogger, isFleet, threadsOf, type LocalMonitor, type LogLevel, type QmpmuxConfig, type VmConfig } from '@qmpmux/core';
-import { Discovery, Fleet, LinkWatch, fleetControl, settingsOf, specOf, startControl } from '@qmpmux/fleet';
-import { MetricsRegistry, fleetMetricsHooks, mergedMetrics, startHttp, type HttpEndpoint } from '@qmpmux/metrics';
+import { Discovery, LinkWatch, fleetControl, settingsOf, specOf, startControl } from '@qmpmux/fleet';
+import { MetricsRegistry, mergedMetrics, notReadyOf, startHttp, type HttpEndpoint } from '@qmpmux/metrics';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { npmLauncher, watchLauncher } from './launcher.ts';
 import { parseArgs, UsageError } from './args.ts';
@@ -11,6 +11,7 @@ import { configWithFlags, discoverSample, effectiveConfig, fleetSpecs, singleSpe
 import { reloader } from './serve-reload.ts';
 import { checkQemuBinary, checkServeConfig, checkServeFlags, checkThreads } from './serve-check.ts';
 import { ThreadedFleet, outputShare } from './serve-threads.ts';
+import { servedFleet } from './serve-fleet.ts';
 
 export { AVAILABLE_PLUGINS, effectiveConfig };
 
@@ -76,7 +77,6 @@ export async function serve(argv: string[]): Promise<number> {
   }
   const httpAddress = (opts.http as string | undefined) ?? cfg.http;
   const metrics = httpAddress ? new MetricsRegistry() : undefined;
-  const metricsHooks = metrics && fleetMetricsHooks(metrics, (name) => fleet.get(name) !== undefined);
   let discovery: Discovery | undefined;
   // Discovered VMs whose QEMU stays unreachable are removed (in threads, each thread watches its own).
   const gone = (name: string, goneMs: number) => void discovery?.gone(name, goneMs);
@@ -88,20 +88,15 @@ export async function serve(argv: string[]): Promise<number> {
   const ownOutput = (c: QmpmuxConfig) => (threads > 1 ? outputShare(totalOutput(c), threads) : totalOutput(c));
   const outputBudget = new OutputBudget(ownOutput(cfg));
   const warmUp = Number(process.env.QMPMUX_WARMUP ?? 3000);
-  const fleet: Fleet = new Fleet({
+  const fleet = servedFleet({
     log,
     outputBudget,
     maxVms: cfg.fleetLimits.maxVms,
     // The single-VM form logs as it always has; in the fleet form each VM's lines carry its name.
     vmLog: fleetForm ? (name) => log.child(name) : () => log,
-    observer: metricsHooks?.observer,
     warmUp,
-    onCreated: metricsHooks?.onCreated,
-    onStarted: (vm) => links.onStarted(vm),
-    onStopped: (vm) => {
-      metricsHooks?.onStopped(vm);
-      links.onStopped(vm);
-    },
+    metrics,
+    links,
   });
   const s = settingsOf(cfg, AVAILABLE_PLUGINS);
   /** The top-level settings now (a reload replaces them): VMs added through the control socket take them. */
@@ -137,7 +132,7 @@ export async function serve(argv: string[]): Promise<number> {
     if (metrics && httpAddress) {
       // VMs in threads: their series come from the threads, merged with this thread's process metrics.
       const source = threaded ? { text: async () => mergedMetrics([await metrics.json(), ...(await threaded.metricsJson())]), contentType: metrics.contentType } : metrics;
-      http = await startHttp({ address: httpAddress, proxies: () => fleet.proxies(), notReady: threaded && (() => threaded.notReady()), starting: () => starting, metrics: source });
+      http = await startHttp({ address: httpAddress, notReady: threaded ? () => threaded.notReady() : () => notReadyOf(fleet.proxies()), starting: () => starting, metrics: source });
       log.info(`metrics and health on http://${http.bound}/metrics`);
     }
     const report = await vms.sync('config', specs, { atomic: true });

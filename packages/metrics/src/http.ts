@@ -21,10 +21,8 @@ export interface MetricsSource {
 export interface HttpOptions {
   /** HOST:PORT (port 0 picks one). */
   address: string;
-  /** The VMs, read at every request (a fleet may change). */
-  proxies?: () => Iterable<Proxy>;
-  /** Instead of `proxies`: the VMs that are not ready, asked at every request (VMs in threads). */
-  notReady?: () => Promise<NotReady[]>;
+  /** The VMs whose QEMU link is not ready, asked at every /readyz (a fleet may change): notReadyOf(proxies), or the VM threads'. */
+  notReady: () => NotReady[] | Promise<NotReady[]>;
   /** True while the process is still starting its VMs: /readyz answers 503 `{"ready": false, "starting": true}`. */
   starting?: () => boolean;
   metrics: MetricsSource;
@@ -70,9 +68,9 @@ export async function startHttp(opts: HttpOptions): Promise<HttpEndpoint> {
         if (notReady.length) res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: false, notReady }) + '\n');
         else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ready": true}\n');
       };
-      if (opts.notReady) {
-        opts.notReady().then(answer, (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`));
-      } else answer(notReadyOf(opts.proxies?.() ?? []));
+      Promise.resolve()
+        .then(opts.notReady)
+        .then(answer, (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`));
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }

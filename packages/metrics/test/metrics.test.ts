@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RawClient, startProxy, startQemu, waitReady } from '@qmpmux/e2e';
-import { MetricsRegistry, startHttp } from '../src/index.ts';
+import { MetricsRegistry, notReadyOf, startHttp } from '../src/index.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const get = async (url: string) => {
@@ -18,7 +18,7 @@ test('metrics move with commands and clients; /readyz flips when QEMU dies and c
   const metrics = new MetricsRegistry({ processMetrics: false });
   const p = await startProxy(qemu.address, { observer: metrics.observer('default') });
   metrics.attach(p.proxy);
-  const http = await startHttp({ address: '127.0.0.1:0', proxies: () => [p.proxy], metrics });
+  const http = await startHttp({ address: '127.0.0.1:0', notReady: () => notReadyOf([p.proxy]), metrics });
   const base = `http://${http.bound}`;
   try {
     await sleep(200); // query-commands of the link has been read
