@@ -125,8 +125,12 @@ export function parseConfig(raw: unknown, path = 'config'): QmpmuxConfig {
     if (tls.requireClientCert && ca === undefined) throw new ConfigError(`${path}.tls.requireClientCert`, 'needs tls.ca, the CA that signs client certificates');
   }
   // Whether the form allows it is the CLI's to say, once --discover has been applied (serve-check.ts).
-  const t = o.threads;
-  const threads = t === undefined || t === 'auto' ? 'auto' : typeof t === 'number' && Number.isInteger(t) && t >= 1 && t <= MAX_THREADS ? t : fail(`${path}.threads`, `expected "auto" or an integer from 1 to ${MAX_THREADS}`);
+  let threads: number | 'auto' = 'auto';
+  if (o.threads !== undefined && o.threads !== 'auto') {
+    const t = o.threads;
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > MAX_THREADS) throw new ConfigError(`${path}.threads`, `expected "auto" or an integer from 1 to ${MAX_THREADS}`);
+    threads = t;
+  }
   const name = o.name === undefined ? DEFAULT_VM_NAME : checkVmName(v.string(o.name, `${path}.name`), `${path}.name`);
   let control: string | undefined;
   if (o.control !== undefined) {
@@ -183,8 +187,4 @@ export function resolvePluginEntries(entries: readonly PluginEntry[], available:
     if (!def) throw new ConfigError(`${path}[${i}].name`, `unknown plugin '${p.name}' (available: ${available.map((d) => d.name).join(', ')})`);
     return { definition: def, options: p.options };
   });
-}
-
-function fail(path: string, problem: string): never {
-  throw new ConfigError(path, problem);
 }
