@@ -19,7 +19,7 @@ const rank = (name: string) => {
   return i < 0 ? AVAILABLE_PLUGINS.length : i;
 };
 
-/** The config file (or none) with the flags applied: --plugin, --discover, --control; checks flags against the form. */
+/** The config file (or none) with the flags applied: --plugin, --discover, --control; checks flags (and `threads`) against the form. */
 export function configWithFlags(file: string | undefined, flags: ServeFlags): QmpmuxConfig {
   const cfg = file ? loadConfig(file) : parseConfig({});
   for (const name of (flags.plugin as string[] | undefined) ?? []) if (!cfg.plugins.some((p) => p.name === name)) cfg.plugins.push({ name, options: {} });
@@ -35,6 +35,7 @@ export function configWithFlags(file: string | undefined, flags: ServeFlags): Qm
   } else if (isFleet(cfg)) {
     for (const f of ['upstream', 'listen', 'qemu-binary', 'qemu-arg'] as const) if (flags[f] !== undefined) throw new UsageError(`--${f} is for the single-VM form; the config has vms/discover (each VM its own)`);
   }
+  checkThreads(cfg); // once the form is known (--discover makes the fleet form)
   return cfg;
 }
 
@@ -67,7 +68,6 @@ export function discoverSample(cfg: QmpmuxConfig, s: FleetSettings = settingsOf(
 export function effectiveConfig(flags: ServeFlags): Record<string, unknown> {
   const cfg = configWithFlags(flags['check-config'] as string, flags);
   checkServeConfig(cfg);
-  checkThreads(cfg);
   const validated = (spec: VmSpec) => spec.proxy.plugins.map((p, i) => ({ name: p.definition.name, options: p.definition.validate(p.options, `${spec.proxy.configPaths?.plugins ?? 'config.plugins'}[${i}].options`) }));
   const { fleetLimits, defaultPlugins: _d, ...rest } = cfg;
   const common = {

@@ -11,7 +11,6 @@ import { ConfigError, isFleet, threadsOf, type Logger, type QmpmuxConfig } from 
 import { settingsOf, type Discovery, type Fleet, type SyncReport } from '@qmpmux/fleet';
 import { AVAILABLE_PLUGINS } from './plugins.ts';
 import { configWithFlags, discoverSample, fleetSpecs, singleSpec, type ServeFlags } from './serve-config.ts';
-import { checkThreads } from './serve-check.ts';
 
 export interface ReloadTarget {
   file: string | undefined;
@@ -51,7 +50,6 @@ async function reload(t: ReloadTarget): Promise<void> {
   if (!t.file) return log.warn('SIGHUP: no --config file to reload; nothing changed');
   try {
     const cfg = configWithFlags(t.file, t.flags);
-    checkThreads(cfg);
     if (isFleet(cfg) !== isFleet(t.running)) throw new ConfigError('config', `switching between the single-VM form and the fleet form (vms, discover) needs a restart`);
     const restart = (['control', 'http', 'log', 'threads', ...(isFleet(cfg) ? [] : (['name', 'upstream', 'listen', 'unixMode', 'limits', 'tls', 'websocket', 'qemu'] as const))] as const).filter(
       (k) => JSON.stringify(restartPart(cfg, k)) !== JSON.stringify(restartPart(t.running, k)),

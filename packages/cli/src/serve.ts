@@ -9,7 +9,7 @@ import { parseArgs, UsageError } from './args.ts';
 import { DEFAULT_QEMU_ARGS, DEFAULT_QEMU_BINARY, ManagedQemu } from './qemu.ts';
 import { configWithFlags, discoverSample, effectiveConfig, fleetSpecs, singleSpec } from './serve-config.ts';
 import { reloader } from './serve-reload.ts';
-import { checkQemuBinary, checkServeConfig, checkServeFlags, checkThreads } from './serve-check.ts';
+import { checkQemuBinary, checkServeConfig, checkServeFlags } from './serve-check.ts';
 import { ThreadedFleet, outputShare } from './serve-threads.ts';
 import { servedFleet } from './serve-fleet.ts';
 
@@ -65,7 +65,6 @@ export async function serve(argv: string[]): Promise<number> {
   const cfg = configWithFlags(opts.config as string | undefined, opts);
   const fleetForm = isFleet(cfg);
   checkServeConfig(cfg);
-  checkThreads(cfg);
   const logLevel = ((opts.log as string) ?? cfg.log ?? process.env.QMPMUX_LOG ?? 'info') as LogLevel;
   const log = createLogger('qmpmux', logLevel);
   let upstream = fleetForm ? undefined : ((opts.upstream as string | undefined) ?? cfg.upstream);
